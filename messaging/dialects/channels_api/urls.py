@@ -1,0 +1,3 @@
+"""Canonical API (seed 001) under /workspaces/{workspaceId}/."""
+
+urlpatterns: list = []

@@ -1,0 +1,146 @@
+"""The one way a message's status changes.
+
+Every change is a conditional UPDATE (only from a status that may move to the new one),
+followed by an appended MessageEvent, in the same transaction. Listeners hear about it
+on commit (messaging.signals.message_status_changed), never before.
+
+Transitions only move forward (SPEC §2). A late or duplicate report (e.g. `sent` after
+`delivered`) changes nothing and returns False. The dispatcher's retry path uses
+`requeue()`, the only way back from `processing`, and only for messages it claimed.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.models import Message, MessageEvent, Status
+from messaging.signals import StatusChange, publish_status_changes
+
+S = Status
+# Which statuses each status may be reached from.
+ALLOWED_FROM: dict[str, set[str]] = {
+    S.ACCEPTED: set(),
+    S.SCHEDULED: {S.ACCEPTED},
+    S.PROCESSING: {S.ACCEPTED, S.SCHEDULED},
+    S.SENT: {S.ACCEPTED, S.SCHEDULED, S.PROCESSING},
+    S.DELIVERED: {S.ACCEPTED, S.SCHEDULED, S.PROCESSING, S.SENT},
+    S.DELIVERY_FAILED: {S.PROCESSING, S.SENT},
+    S.SENDING_FAILED: {S.ACCEPTED, S.SCHEDULED, S.PROCESSING},
+    S.EXPIRED: {S.ACCEPTED, S.SCHEDULED, S.PROCESSING},
+    S.SKIPPED: {S.ACCEPTED, S.SCHEDULED, S.PROCESSING},
+    S.CANCELED: {S.ACCEPTED, S.SCHEDULED},
+}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, message: Message, status: str):
+        self.message = message
+        self.status = status
+        super().__init__(f"message {message.id} cannot move from {message.status} to {status}")
+
+
+@dataclass(frozen=True)
+class Result:
+    id: object
+    changed: bool
+
+
+def can_move(current: str, new: str) -> bool:
+    return current in ALLOWED_FROM.get(new, set())
+
+
+def transition(
+    message: Message, status: str, reason: str = "", actor: str = "", at: datetime | None = None, **extra
+) -> bool:
+    """Move one message to `status`; False (and nothing written) if that would go back.
+
+    `extra` are further fields to set in the same UPDATE (e.g. endpoint=None).
+    On success the in-memory `message` is updated too.
+    """
+    if transition_many([message.id], status, reason=reason, actor=actor, at=at, **extra):
+        _refresh(message, status, reason, at, extra)
+        return True
+    return False
+
+
+def _refresh(message: Message, status: str, reason: str, at, extra) -> None:
+    message.status = status
+    message.reason = reason
+    message.last_status_at = at or timezone.now()
+    for key, value in extra.items():
+        setattr(message, key, value)
+
+
+def transition_many(
+    ids: Iterable, status: str, reason: str = "", actor: str = "", at: datetime | None = None, **extra
+) -> list:
+    """Move many messages to one status in a few queries; returns the ids that moved."""
+    ids = list(ids)
+    if not ids:
+        return []
+    allowed = ALLOWED_FROM[status]
+    at = at or timezone.now()
+    with transaction.atomic():
+        movable = list(
+            Message.objects.select_for_update()
+            .filter(id__in=ids, status__in=allowed)
+            .values_list("id", "workspace_id", "channel_id")
+        )
+        if not movable:
+            return []
+        moved_ids = [row[0] for row in movable]
+        Message.objects.filter(id__in=moved_ids, status__in=allowed).update(
+            status=status, reason=reason[:500], last_status_at=at, updated_at=at, **extra
+        )
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(message_id=mid, status=status, reason=reason[:500], actor=actor[:100], at=at) for mid in moved_ids]
+        )
+        publish_status_changes(
+            [StatusChange(mid, ws, ch, status, reason, at) for mid, ws, ch in movable]
+        )
+    return moved_ids
+
+
+def record_each(results: Iterable[tuple[Message, str, str]], actor: str = "") -> int:
+    """Record per-message outcomes [(message, status, reason)], grouped into few queries."""
+    groups: dict[tuple[str, str], list] = {}
+    for message, status, reason in results:
+        groups.setdefault((status, reason), []).append(message.id)
+    moved = 0
+    for (status, reason), ids in groups.items():
+        moved += len(transition_many(ids, status, reason=reason, actor=actor))
+    return moved
+
+
+def requeue(ids: Iterable, reason: str, due_at: datetime | None = None, actor: str = "dispatcher") -> list:
+    """Return claimed (`processing`) messages to `accepted` so another attempt can take them."""
+    ids = list(ids)
+    if not ids:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Message.objects.select_for_update()
+            .filter(id__in=ids, status=S.PROCESSING)
+            .values_list("id", "workspace_id", "channel_id")
+        )
+        moved_ids = [r[0] for r in rows]
+        if not moved_ids:
+            return []
+        Message.objects.filter(id__in=moved_ids, status=S.PROCESSING).update(
+            status=S.ACCEPTED,
+            reason=reason[:500],
+            claimed_at=None,
+            claimed_by="",
+            due_at=due_at or now,
+            last_status_at=now,
+            updated_at=now,
+        )
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(message_id=mid, status=S.ACCEPTED, reason=reason[:500], actor=actor, at=now) for mid in moved_ids]
+        )
+        publish_status_changes([StatusChange(mid, ws, ch, S.ACCEPTED, reason, now) for mid, ws, ch in rows])
+    return moved_ids

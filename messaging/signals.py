@@ -1,0 +1,44 @@
+"""Events other parts listen to, always delivered after the data is committed.
+
+`message_status_changed` carries a list of StatusChange; listeners (webhook subscriptions,
+the live websocket, 002 notify URLs) connect in their apps' ready(). A listener that fails
+is logged and never breaks the write that caused it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.dispatch import Signal
+
+log = logging.getLogger(__name__)
+
+message_status_changed = Signal()  # kwargs: changes: list[StatusChange]
+message_received = Signal()  # kwargs: message_ids: list
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    message_id: object
+    workspace_id: object
+    channel_id: object
+    status: str
+    reason: str
+    at: datetime
+
+
+def _send_robust(signal: Signal, **kwargs) -> None:
+    for receiver, result in signal.send_robust(sender=None, **kwargs):
+        if isinstance(result, Exception):
+            log.error("listener %r of %s failed: %r", receiver, signal, result, exc_info=result)
+
+
+def publish_status_changes(changes: list[StatusChange]) -> None:
+    if changes:
+        transaction.on_commit(lambda: _send_robust(message_status_changed, changes=changes))
+
+
+def publish_received(message_ids: list) -> None:
+    if message_ids:
+        transaction.on_commit(lambda: _send_robust(message_received, message_ids=message_ids))

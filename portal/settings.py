@@ -1,0 +1,249 @@
+"""Switchboard settings. Everything that varies between installs comes from the
+environment through the helpers in portal.env; see the README's Configuration table."""
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import envbool, envint, envlist, envstr, envurl
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("SWITCHBOARD_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = envstr("SECRET_KEY")
+if not SECRET_KEY:
+    # A stable per-checkout key so `make run` works out of the box; production sets SECRET_KEY.
+    _key_file = VAR_DIR / "secret_key"
+    if _key_file.exists():
+        SECRET_KEY = _key_file.read_text().strip()
+    else:
+        import secrets
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        SECRET_KEY = secrets.token_urlsafe(50)
+        _key_file.write_text(SECRET_KEY)
+        _key_file.chmod(0o600)
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+PUBLIC_BASE_URL = envurl("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+ALLOW_PRIVATE_URLS = envbool("ALLOW_PRIVATE_URLS", False)
+REDIS_URL = envurl("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_q",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+ASGI_APPLICATION = "portal.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------
+# SQLite by default: WAL lets readers run beside the one writer, IMMEDIATE transactions
+# take the write lock up front (so two writers queue instead of failing half-way with
+# "database is locked"), and the busy timeout makes the waiting writer wait, not fail.
+DATABASE_URL = envstr("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+    except Exception as exc:  # dj-database-url raises several types for a bad URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": envstr("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": envint("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+            },
+            "TEST": {"NAME": envstr("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
+        }
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(envstr("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_MAX_UPLOAD_BYTES = envint("MEDIA_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
+MEDIA_UPLOAD_EXPIRY_SECONDS = envint("MEDIA_UPLOAD_EXPIRY_SECONDS", 3600, minimum=60)
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024, minimum=1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve static files under daphne without a collectstatic step
+
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- Email ----------------------------------------------------------------------------
+EMAIL_URL = envstr("EMAIL_URL")
+if EMAIL_URL:
+    _e = urlparse(EMAIL_URL)
+    if _e.scheme not in ("smtp", "smtps", "submission") or not _e.hostname:
+        raise ImproperlyConfigured(f"EMAIL_URL={EMAIL_URL!r} must look like smtp://user:pass@host:port")
+    EMAIL_HOST = _e.hostname
+    EMAIL_PORT = _e.port or (465 if _e.scheme == "smtps" else 587 if _e.scheme == "submission" else 25)
+    EMAIL_HOST_USER = unquote(_e.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_e.password or "")
+    EMAIL_USE_SSL = _e.scheme == "smtps"
+    EMAIL_USE_TLS = _e.scheme == "submission"
+else:
+    EMAIL_HOST = envstr("EMAIL_HOST", "127.0.0.1")
+    EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 15, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "switchboard@localhost")
+
+# --- REST framework -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "messaging.auth.AccessKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["messaging.permissions.WorkspaceRolePermission"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "messaging.dialects.channels_api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard API",
+    "DESCRIPTION": "Canonical messaging API (workspaces, channels, messages) of Switchboard.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+API_PAGE_LIMIT_DEFAULT = envint("API_PAGE_LIMIT_DEFAULT", 50, minimum=1)
+API_PAGE_LIMIT_MAX = envint("API_PAGE_LIMIT_MAX", 200, minimum=1)
+
+# --- Channels (websockets) ------------------------------------------------------------
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # The defaults (capacity 100, expiry 60) silently drop bursts to busy groups.
+                "capacity": envint("CHANNEL_LAYER_CAPACITY", 5000, minimum=100),
+                "expiry": envint("CHANNEL_LAYER_EXPIRY", 30, minimum=5),
+                "group_expiry": 86400,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": envint("CHANNEL_LAYER_CAPACITY", 5000, minimum=100), "expiry": 30},
+        }
+    }
+
+# --- django-q2 ------------------------------------------------------------------------
+# At-least-once: a task whose worker dies is handed out again after `retry` seconds, so
+# `retry` must exceed `timeout` (django-q2's docs), and our tasks are idempotent: they
+# claim rows atomically in the database, so a re-run never sends a message twice.
+Q_CLUSTER = {
+    "name": "switchboard",
+    "workers": envint("Q_WORKERS", 2, minimum=1),
+    "recycle": 500,
+    "timeout": envint("Q_TIMEOUT", 120, minimum=5),
+    "retry": envint("Q_TIMEOUT", 120, minimum=5) + 60,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 250,
+    "queue_limit": 100,
+    "catch_up": False,
+    "label": "Task queue",
+    "poll": 0.2,
+    "sync": envbool("Q_SYNC", False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# Dispatch tuning (see messaging/services/dispatch.py).
+DISPATCH_BATCH_SIZE = envint("DISPATCH_BATCH_SIZE", 200, minimum=1)
+DISPATCH_CLAIM_TIMEOUT = envint("DISPATCH_CLAIM_TIMEOUT", 300, minimum=10)
+DISPATCH_MAX_ATTEMPTS = envint("DISPATCH_MAX_ATTEMPTS", 3, minimum=1)
+OUTBOUND_HTTP_TIMEOUT = envint("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}

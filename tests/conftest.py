@@ -1,0 +1,65 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def workspace(db):
+    return factories.create_workspace("Acme")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return factories.create_workspace("Globex")
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.key(plaintext)` sets the AccessKey header."""
+    client = APIClient()
+
+    def key(plaintext: str | None):
+        if plaintext is None:
+            client.credentials()
+        else:
+            client.credentials(HTTP_AUTHORIZATION=f"AccessKey {plaintext}")
+        return client
+
+    client.key = key
+    return client
+
+
+@pytest.fixture
+def admin_key(workspace):
+    return factories.create_access_key(workspace, "admin")[1]
+
+
+@pytest.fixture
+def sender_key(workspace):
+    return factories.create_access_key(workspace, "sender")[1]
+
+
+@pytest.fixture
+def viewer_key(workspace):
+    return factories.create_access_key(workspace, "viewer")[1]
+
+
+@pytest.fixture
+def foreign_key(other_workspace):
+    return factories.create_access_key(other_workspace, "admin")[1]
+
+
+@pytest.fixture
+def sms_channel(workspace):
+    return factories.create_channel(workspace, "sms", "sandbox", name="SMS")
+
+
+@pytest.fixture
+def email_channel(workspace):
+    return factories.create_channel(workspace, "email", "smtp", name="Email")
