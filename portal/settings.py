@@ -1,6 +1,7 @@
 """Switchboard settings. Everything that varies between installs comes from the
 environment through the helpers in portal.env; see the README's Configuration table."""
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -102,7 +103,9 @@ else:
                 "timeout": envint("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
             },
-            "TEST": {"NAME": envstr("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
+            # A file (not :memory:) so tests can start daphne and worker processes on it;
+            # one per test process so parallel runs never share one.
+            "TEST": {"NAME": envstr("SQLITE_TEST_PATH", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))},
         }
     }
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
