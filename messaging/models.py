@@ -473,6 +473,16 @@ class Message(models.Model):
             models.Index(fields=["status", "claimed_at"], name="message_claims"),
             models.Index(fields=["workspace", "transid"], name="message_transid"),
         ]
+        constraints = [
+            # A device or webhook that reports the same incoming message twice stores it once
+            # (messaging.services.receive). Outgoing rows are left alone: their external ids
+            # come from connectors and are not ours to police.
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=Q(direction="incoming") & ~Q(external_id=""),
+                name="message_incoming_external_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.id} [{self.status}]"
@@ -568,3 +578,59 @@ class ProcessedWebhook(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "webhook_id"], name="processed_webhook_unique")]
+
+
+# --- smart-link short codes and their click log --------------------------------------------
+
+
+class ShortLink(models.Model):
+    """One `/l/<code>` made when a message uses a smart link; it keeps its own target and
+    expiry so editing or deleting the smart link later does not break links already sent."""
+
+    code = models.CharField(max_length=32, unique=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="short_links")
+    smartlink = models.ForeignKey(
+        SmartLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="short_links"
+    )
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="short_link_set")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    url = models.URLField(max_length=2000)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=dj_tz.now)
+
+    def __str__(self) -> str:
+        return f"/l/{self.code} → {self.url}"
+
+
+class LinkClick(models.Model):
+    short_link = models.ForeignKey(ShortLink, on_delete=models.CASCADE, related_name="clicks")
+    at = models.DateTimeField(default=dj_tz.now)
+    user_agent = models.CharField(max_length=500, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["short_link", "-at"], name="linkclick_recent")]
+
+
+# --- chat-ops bot ---------------------------------------------------------------------------
+
+
+class BotCommandAudit(models.Model):
+    """One operator command the bot ran (messaging.bot.commands): who, what, and the answer."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="bot_audits")
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The incoming command"
+    )
+    operator = models.CharField(max_length=320, help_text="Identifier the command came from")
+    command = models.TextField()
+    result = models.TextField(blank=True)
+    ok = models.BooleanField(default=True)
+    at = models.DateTimeField(default=dj_tz.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-at"], name="botaudit_ws_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.operator}: {self.command}"
