@@ -634,3 +634,36 @@ class BotCommandAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operator}: {self.command}"
+
+
+# --- engine device protocol (seed 000) ---------------------------------------------------------
+
+
+class EngineRequest(models.Model):
+    """One request the server sent to a device, correlated with its reply by `token`.
+
+    Stored in the database (not in a web process's memory) so whichever process holds the
+    device's socket can accept the reply, and so unanswered sends can be timed out.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    endpoint = models.ForeignKey(MessagingEndpoint, on_delete=models.CASCADE, related_name="requests")
+    action = models.CharField(max_length=40)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    detail = models.JSONField(default=dict, blank=True, help_text="e.g. the device message ids marked read")
+    created_at = models.DateTimeField(default=dj_tz.now)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the frame was handed to the device")
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["endpoint", "action", "created_at"], name="enginereq_endpoint_recent"),
+            models.Index(fields=["action", "answered_at", "expires_at"], name="enginereq_open"),
+            models.Index(fields=["message", "created_at"], name="enginereq_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.token} → {self.outcome or 'open'}"
