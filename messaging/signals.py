@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 message_status_changed = Signal()  # kwargs: changes: list[StatusChange]
 message_received = Signal()  # kwargs: message_ids: list
+endpoint_state_changed = Signal()  # kwargs: states: list[EndpointState]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,19 @@ class StatusChange:
     channel_id: object
     status: str
     reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """A device's connection/permission state (the live `endpoint.state` event)."""
+
+    workspace_id: object
+    channel_id: object
+    endpoint_id: object
+    connection_state: str  # CONNECTED / DISCONNECTED (seed 000 ConnectionState)
+    send_permission: str  # ON / OFF
+    read_permission: str  # ON / OFF
     at: datetime
 
 
@@ -42,3 +56,8 @@ def publish_status_changes(changes: list[StatusChange]) -> None:
 def publish_received(message_ids: list) -> None:
     if message_ids:
         transaction.on_commit(lambda: _send_robust(message_received, message_ids=message_ids))
+
+
+def publish_endpoint_states(states: list[EndpointState]) -> None:
+    if states:
+        transaction.on_commit(lambda: _send_robust(endpoint_state_changed, states=states))
