@@ -667,3 +667,29 @@ class EngineRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.token} → {self.outcome or 'open'}"
+
+
+# --- delivery engine bookkeeping (messaging.services.dispatch) -------------------------------
+
+
+class DispatchSignal(models.Model):
+    """Coalescing flags of the dispatcher, shared by every process through the database.
+
+    `dispatch`: `pending_until` is set while a dispatch task is queued, so a burst of accepts
+    queues one task, not one per message. `timer`: `armed_for` is when the next scheduled
+    message falls due, so one sleeping task (not a Schedule row per message) releases it.
+    """
+
+    name = models.CharField(max_length=20, unique=True)
+    pending_until = models.DateTimeField(null=True, blank=True)
+    armed_for = models.DateTimeField(null=True, blank=True)
+    armed_at = models.DateTimeField(null=True, blank=True)
+
+
+class SandboxSend(models.Model):
+    """One message the sandbox connector "sent", per attempt (tests count duplicates here)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    attempt = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(default=dj_tz.now)
