@@ -1,3 +1,37 @@
 """Canonical API (seed 001) under /workspaces/{workspaceId}/."""
 
+from django.urls import path
+
+from messaging.dialects.channels_api.resources import views as resources
+
 urlpatterns: list = []
+
+# Management resources (SPEC §3.1): collection + item for each, item ids UUID or int.
+urlpatterns += [
+    path("<uuid:workspace_id>/channels", resources.ChannelListView.as_view(), name="channel-list"),
+    path("<uuid:workspace_id>/channels/<uuid:pk>", resources.ChannelItemView.as_view(), name="channel-detail"),
+    path("<uuid:workspace_id>/contacts", resources.ContactListView.as_view(), name="contact-list"),
+    path("<uuid:workspace_id>/contacts/<uuid:pk>", resources.ContactItemView.as_view(), name="contact-detail"),
+    path("<uuid:workspace_id>/tags", resources.TagListView.as_view(), name="tag-list"),
+    path("<uuid:workspace_id>/tags/<int:pk>", resources.TagItemView.as_view(), name="tag-detail"),
+    path("<uuid:workspace_id>/templates", resources.TemplateListView.as_view(), name="template-list"),
+    path("<uuid:workspace_id>/templates/<uuid:pk>", resources.TemplateItemView.as_view(), name="template-detail"),
+    path("<uuid:workspace_id>/smartlinks", resources.SmartLinkListView.as_view(), name="smartlink-list"),
+    path("<uuid:workspace_id>/smartlinks/<int:pk>", resources.SmartLinkItemView.as_view(), name="smartlink-detail"),
+    path(
+        "<uuid:workspace_id>/smartlinks/<int:pk>/clicks",
+        resources.SmartLinkClicksView.as_view(),
+        name="smartlink-clicks",
+    ),
+    path("<uuid:workspace_id>/webhook-subscriptions", resources.WebhookListView.as_view(), name="webhook-list"),
+    path(
+        "<uuid:workspace_id>/webhook-subscriptions/<uuid:pk>",
+        resources.WebhookItemView.as_view(),
+        name="webhook-detail",
+    ),
+    path(
+        "<uuid:workspace_id>/webhook-subscriptions/<uuid:pk>/attempts",
+        resources.WebhookAttemptsView.as_view(),
+        name="webhook-attempts",
+    ),
+]

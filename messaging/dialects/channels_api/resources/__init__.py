@@ -1,0 +1,1 @@
+"""Management resources of the canonical API: channels, contacts, tags, templates, smart links, webhook subscriptions."""
