@@ -1,0 +1,104 @@
+"""/ws/live/: pushes the caller's workspaces' live events, one JSON object per frame.
+
+Who may connect: a portal user with a session (AuthMiddlewareStack puts them in
+scope["user"]) or an API client sending `Authorization: AccessKey <key>`. Anyone else is
+refused before the handshake completes. The socket joins one channel-layer group per
+workspace the caller may see (messaging.auth.workspaces_for), so events of any other
+workspace never reach it. `?workspace=<id>` narrows the socket to one of them (the
+dashboard uses it); asking for a workspace the caller cannot see is refused too.
+
+The socket is send-only: anything the client sends is ignored.
+"""
+
+import logging
+import uuid
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from messaging.auth import KeyUser, workspaces_for
+from messaging.live.events import group_name
+from messaging.models import AccessKey
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY_KEYWORD = "AccessKey"
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+@database_sync_to_async
+def _key_user(token: str) -> KeyUser | None:
+    key = AccessKey.find_by_token(token, AccessKey.objects.select_related("workspace").filter(active=True))
+    return KeyUser(key=key) if key is not None else None
+
+
+async def authenticate(scope):
+    """The caller (a portal user or a KeyUser), or None when the socket must be refused.
+
+    An Authorization header that is present but not a valid AccessKey refuses the socket
+    even when a session cookie came along: a client that sends a key means that key.
+    """
+    header = _header(scope, b"authorization")
+    if header is not None:
+        parts = header.split()
+        if len(parts) != 2 or parts[0] != ACCESS_KEY_KEYWORD:
+            return None
+        return await _key_user(parts[1])
+    user = scope.get("user")
+    if user is not None and user.is_authenticated and user.is_active:
+        return user
+    return None
+
+
+@database_sync_to_async
+def _workspace_ids(user) -> list[str]:
+    return [str(pk) for pk in workspaces_for(user).values_list("pk", flat=True)]
+
+
+def _requested_workspace(scope) -> str | None:
+    """The `?workspace=` filter as a canonical UUID string; '' when it is not a UUID."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("workspace")
+    if not values:
+        return None
+    try:
+        return str(uuid.UUID(values[0]))
+    except ValueError:
+        return ""
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = await authenticate(self.scope)
+        if user is None:
+            await self.close()
+            return
+        workspace_ids = await _workspace_ids(user)
+        wanted = _requested_workspace(self.scope)
+        if wanted is not None:
+            if wanted not in workspace_ids:
+                await self.close()
+                return
+            workspace_ids = [wanted]
+        self.live_groups = [group_name(ws) for ws in workspace_ids]
+        for group in self.live_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code) -> None:
+        for group in getattr(self, "live_groups", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        """Clients have nothing to say on this socket; ignore whatever they send."""
+
+    async def live_batch(self, event: dict) -> None:  # events.BATCH_EVENT_TYPE "live.batch"
+        """Unroll one channel-layer event into one websocket frame per live event."""
+        for text in event["frames"]:
+            await self.send(text_data=text)

@@ -1,0 +1,277 @@
+"""/ws/live/: who may connect, and that each socket hears its own workspaces only, on commit."""
+
+import json
+from contextlib import asynccontextmanager
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from messaging.models import Direction, Status
+from messaging.routing import websocket_application
+from messaging.services import status as st
+from messaging.signals import EndpointState, publish_endpoint_states, publish_received
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)  # on_commit must really fire
+
+ORIGIN = (b"origin", b"http://testserver")
+QUIET = 0.3  # seconds receive_nothing waits for a frame that must not come
+
+
+def run(coro_fn):
+    return async_to_sync(coro_fn)()
+
+
+@asynccontextmanager
+async def live(headers, path="/ws/live/"):
+    comm = WebsocketCommunicator(websocket_application, path, headers=headers)
+    connected, _ = await comm.connect()
+    assert connected, "the live socket was refused"
+    try:
+        yield comm
+    finally:
+        await comm.disconnect()
+
+
+async def refused(headers, path="/ws/live/") -> bool:
+    comm = WebsocketCommunicator(websocket_application, path, headers=headers)
+    connected, _ = await comm.connect()
+    await comm.disconnect()
+    return not connected
+
+
+def key_headers(plaintext: str) -> list:
+    return [ORIGIN, (b"authorization", f"AccessKey {plaintext}".encode())]
+
+
+def session_headers(user) -> list:
+    client = Client()
+    client.force_login(user)
+    return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+
+@pytest.fixture
+def two_workspaces():
+    """(message in Acme, message in Globex) — both accepted, ready to move."""
+    acme, globex = factories.create_workspace("Acme"), factories.create_workspace("Globex")
+    ours = factories.create_message(factories.create_channel(acme, name="SMS"))
+    theirs = factories.create_message(factories.create_channel(globex, name="SMS"))
+    return ours, theirs
+
+
+@database_sync_to_async
+def move(message, status, reason=""):
+    assert st.transition(message, status, reason=reason)
+
+
+def test_it_pushes_status_changes_of_the_key_workspace_only(two_workspaces):
+    ours, theirs = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "viewer")
+
+    async def scenario():
+        async with live(key_headers(key)) as comm:
+            await move(theirs, Status.PROCESSING)
+            await move(ours, Status.SENDING_FAILED, reason="no route")
+            frame = await comm.receive_json_from(timeout=2)
+            assert frame == {
+                "type": "message.status",
+                "workspaceId": str(ours.workspace_id),
+                "messageId": str(ours.id),
+                "channelId": str(ours.channel_id),
+                "status": "sending_failed",
+                "reason": "no route",
+                "at": frame["at"],
+            }
+            assert frame["at"].endswith("Z")
+            assert await comm.receive_nothing(timeout=QUIET)
+
+    run(scenario)
+
+
+def test_a_session_user_hears_their_memberships_only(two_workspaces):
+    ours, theirs = two_workspaces
+    headers = session_headers(factories.create_user("ann", workspace=ours.workspace, role="viewer"))
+
+    async def scenario():
+        async with live(headers) as comm:
+            await move(theirs, Status.PROCESSING)
+            assert await comm.receive_nothing(timeout=QUIET)
+            await move(ours, Status.PROCESSING)
+            frame = await comm.receive_json_from(timeout=2)
+            assert (frame["messageId"], frame["status"]) == (str(ours.id), "processing")
+
+    run(scenario)
+
+
+def test_a_superuser_hears_every_workspace(two_workspaces):
+    ours, theirs = two_workspaces
+    headers = session_headers(factories.create_user("root", is_superuser=True, is_staff=True))
+
+    async def scenario():
+        async with live(headers) as comm:
+            await move(theirs, Status.PROCESSING)
+            await move(ours, Status.PROCESSING)
+            got = {(await comm.receive_json_from(timeout=2))["messageId"] for _ in range(2)}
+            assert got == {str(ours.id), str(theirs.id)}
+
+    run(scenario)
+
+
+def test_the_workspace_filter_narrows_a_superuser_socket(two_workspaces):
+    ours, theirs = two_workspaces
+    headers = session_headers(factories.create_user("root", is_superuser=True, is_staff=True))
+
+    async def scenario():
+        async with live(headers, path=f"/ws/live/?workspace={ours.workspace_id}") as comm:
+            await move(theirs, Status.PROCESSING)
+            await move(ours, Status.PROCESSING)
+            assert (await comm.receive_json_from(timeout=2))["messageId"] == str(ours.id)
+            assert await comm.receive_nothing(timeout=QUIET)
+
+    run(scenario)
+
+
+def test_it_refuses_strangers(two_workspaces):
+    ours, theirs = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "admin")
+    stranger = session_headers(factories.create_user("bob"))  # no membership: connects, hears nothing
+    inactive = factories.create_access_key(ours.workspace, "admin")[0]
+    inactive.active = False
+    inactive.save()
+
+    async def scenario():
+        assert await refused([ORIGIN])  # no session, no key
+        assert await refused(key_headers("sbk_not-a-real-key-0000000000"))
+        assert await refused([ORIGIN, (b"authorization", f"Bearer {key}".encode())])
+        assert await refused([ORIGIN, (b"cookie", b"sessionid=forged")])
+        assert await refused(key_headers(key), path=f"/ws/live/?workspace={theirs.workspace_id}")
+        assert await refused(key_headers(key), path="/ws/live/?workspace=not-a-uuid")
+        async with live(stranger) as comm:
+            await move(ours, Status.PROCESSING)
+            assert await comm.receive_nothing(timeout=QUIET)
+
+    run(scenario)
+
+
+def test_it_refuses_a_foreign_or_missing_origin(two_workspaces):
+    ours, _ = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "admin")
+    auth = (b"authorization", f"AccessKey {key}".encode())
+
+    async def scenario():
+        assert await refused([(b"origin", b"https://evil.example"), auth])
+        assert await refused([auth])  # browsers always send Origin; a scripted client must too
+        async with live([(b"origin", b"http://127.0.0.1:8000"), auth]):
+            pass
+
+    run(scenario)
+
+
+def test_a_rolled_back_change_sends_nothing(two_workspaces):
+    ours, _ = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "viewer")
+
+    @database_sync_to_async
+    def move_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            st.transition(ours, Status.PROCESSING)
+            raise RuntimeError("boom")
+
+    @database_sync_to_async
+    def status_in_db():
+        ours.refresh_from_db()
+        return ours.status
+
+    async def scenario():
+        async with live(key_headers(key)) as comm:
+            await move_then_fail()
+            assert await comm.receive_nothing(timeout=QUIET)
+            assert await status_in_db() == Status.ACCEPTED
+
+    run(scenario)
+
+
+def test_it_pushes_incoming_messages_and_device_state(two_workspaces):
+    ours, theirs = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "viewer")
+    engine = factories.create_channel(ours.workspace, "sms", "engine", name="Phones")
+    phone, _ = factories.create_endpoint(engine, name="Pixel")
+
+    @database_sync_to_async
+    def receive_two():
+        with transaction.atomic():
+            mine = factories.create_message(
+                ours.channel,
+                text="STOP please",
+                direction=Direction.INCOMING,
+                status=Status.DELIVERED,
+                sender={"identifierKey": "phonenumber", "identifierValue": "+15550001111"},
+            )
+            other = factories.create_message(theirs.channel, direction=Direction.INCOMING, status=Status.DELIVERED)
+            publish_received([mine.id, other.id])
+        return mine
+
+    @database_sync_to_async
+    def phone_connects():
+        with transaction.atomic():
+            publish_endpoint_states(
+                [EndpointState(ours.workspace_id, engine.id, phone.id, "CONNECTED", "ON", "OFF", timezone.now())]
+            )
+
+    async def scenario():
+        async with live(key_headers(key)) as comm:
+            mine = await receive_two()
+            frame = await comm.receive_json_from(timeout=2)
+            assert frame == {
+                "type": "message.incoming",
+                "workspaceId": str(ours.workspace_id),
+                "messageId": str(mine.id),
+                "channelId": str(ours.channel_id),
+                "sender": {"identifierKey": "phonenumber", "identifierValue": "+15550001111"},
+                "text": "STOP please",
+                "at": frame["at"],
+            }
+            assert await comm.receive_nothing(timeout=QUIET)
+            await phone_connects()
+            frame = await comm.receive_json_from(timeout=2)
+            assert {k: v for k, v in frame.items() if k != "at"} == {
+                "type": "endpoint.state",
+                "workspaceId": str(ours.workspace_id),
+                "channelId": str(engine.id),
+                "endpointId": str(phone.id),
+                "connectionState": "CONNECTED",
+                "sendPermission": "ON",
+                "readPermission": "OFF",
+            }
+
+    run(scenario)
+
+
+def test_a_big_commit_arrives_whole_in_few_channel_layer_events(two_workspaces, monkeypatch):
+    ours, _ = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "viewer")
+    messages = [factories.create_message(ours.channel) for _ in range(1200)]
+    group_sends = []
+    from messaging.live import events
+
+    real = events.publish_frames
+    monkeypatch.setattr(events, "publish_frames", lambda frames: group_sends.append(real(frames)))
+
+    @database_sync_to_async
+    def move_all():
+        return len(st.transition_many([m.id for m in messages], Status.PROCESSING))
+
+    async def scenario():
+        async with live(key_headers(key)) as comm:
+            assert await move_all() == 1200
+            got = [json.loads(await comm.receive_from(timeout=2)) for _ in range(1200)]
+            assert {f["messageId"] for f in got} == {str(m.id) for m in messages}
+            assert await comm.receive_nothing(timeout=QUIET)
+        assert group_sends == [3]  # 1,200 frames → 3 events of 500
+
+    run(scenario)
