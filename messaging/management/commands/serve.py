@@ -1,0 +1,148 @@
+"""`manage.py serve [--port N] [--host H] [--workers N]`: web server and workers together.
+
+Starts two child processes in the foreground and forwards their output (they inherit
+our stdout/stderr):
+- daphne, serving HTTP and websockets (portal.asgi:application);
+- the django-q2 cluster (`manage.py qcluster`), which runs the delivery tasks.
+
+One Ctrl-C (SIGINT) or SIGTERM stops both: each gets SIGTERM, then SIGKILL if it has not
+exited within --stop-timeout seconds. Each child runs in its own process group so that
+the kill also reaches the cluster's worker processes, and so that a terminal's Ctrl-C
+reaches them only through us (one orderly shutdown instead of three racing ones). If
+either child dies on its own, the other is stopped and serve exits non-zero.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+POLL_SECONDS = 0.2
+
+
+def port_number(value: str, flag: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise CommandError(f"{flag}: {value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise CommandError(f"{flag}: {port} is not a port number (1-65535)")
+    return port
+
+
+class Child:
+    """A child process in its own process group."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+        self.name = name
+        self.process = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def exited(self) -> int | None:
+        return self.process.poll()
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM to the child, wait, then SIGKILL what is left of its group.
+
+        Only the leader gets SIGTERM: the qcluster sentinel then stops its own workers in
+        order; the group-wide SIGKILL afterwards is for anything that outlived it.
+        """
+        if self.exited() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                sys.stderr.write(f"serve: {self.name} did not stop within {timeout:g}s; killing it\n")
+        # Leftover workers of the group (or a stuck leader) go now.
+        self.signal_group(signal.SIGKILL)
+        self.process.wait()
+
+
+class Command(BaseCommand):
+    help = "Serve HTTP + websockets (daphne) and run the django-q2 workers, in the foreground, until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", default=None, help="Port to listen on (default $PORT or 8000).")
+        parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
+        parser.add_argument("--workers", type=int, default=None, help="django-q2 worker processes (default Q_WORKERS).")
+        parser.add_argument("--stop-timeout", type=float, default=10.0, help="Seconds to wait before killing a child.")
+
+    def handle(self, *args, **options):
+        port = self.resolve_port(options["port"])
+        host = options["host"]
+        env = dict(os.environ)
+        env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "portal.settings"))
+        if options["workers"] is not None:
+            if options["workers"] < 1:
+                raise CommandError(f"--workers: {options['workers']} must be 1 or more")
+            env["Q_WORKERS"] = str(options["workers"])
+
+        stop_requested = threading.Event()
+
+        def request_stop(signum, frame):
+            stop_requested.set()
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        children: list[Child] = []
+        try:
+            children.append(
+                Child(
+                    "daphne",
+                    [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "portal.asgi:application"],
+                    env,
+                )
+            )
+            children.append(Child("qcluster", [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"], env))
+            self.print_urls(host, port, children)
+            code = self.supervise(children, stop_requested)
+        finally:
+            for child in children:
+                child.stop(options["stop_timeout"])
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if code:
+            raise SystemExit(code)
+        self.stdout.write("serve: stopped")
+
+    @staticmethod
+    def resolve_port(value: str | None) -> int:
+        if value is not None:
+            return port_number(value, "--port")
+        if os.environ.get("PORT"):
+            return port_number(os.environ["PORT"], "PORT")
+        return 8000
+
+    def print_urls(self, host: str, port: int, children: list[Child]) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else shown}:{port}"
+        self.stdout.write(f"Switchboard is starting ({', '.join(f'{c.name} pid {c.pid}' for c in children)})")
+        self.stdout.write(f"  Portal:    {base}/")
+        self.stdout.write(f"  Admin:     {base}/admin/")
+        self.stdout.write(f"  API docs:  {base}/api/docs/")
+        self.stdout.write("Press Ctrl-C to stop.")
+        self.stdout.flush()
+
+    def supervise(self, children: list[Child], stop_requested: threading.Event) -> int:
+        """Wait for a stop signal (→ 0) or a child's death (→ non-zero)."""
+        while not stop_requested.wait(POLL_SECONDS):
+            for child in children:
+                code = child.exited()
+                if code is not None:
+                    sys.stderr.write(f"serve: {child.name} exited with status {code}; stopping the others\n")
+                    return code or 1
+        self.stdout.write("serve: stopping…")
+        self.stdout.flush()
+        return 0
