@@ -472,6 +472,8 @@ class Message(models.Model):
             models.Index(fields=["status", "priority", "due_at"], name="message_dispatch"),
             models.Index(fields=["status", "claimed_at"], name="message_claims"),
             models.Index(fields=["workspace", "transid"], name="message_transid"),
+            # Dashboard counters: per-status counts of one workspace, recent ones by time.
+            models.Index(fields=["workspace", "status", "last_status_at"], name="message_ws_status_time"),
         ]
         constraints = [
             # A device or webhook that reports the same incoming message twice stores it once
