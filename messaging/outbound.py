@@ -30,6 +30,10 @@ class UnsafeURL(ValueError):
     pass
 
 
+class UnresolvableHost(UnsafeURL):
+    """The host name did not resolve (perhaps only for now): nothing to check, nothing sent."""
+
+
 def _address_problem(ip: ipaddress._BaseAddress) -> str | None:
     if ip.is_link_local:
         return "is link-local (cloud metadata range)"
@@ -59,7 +63,7 @@ def resolve_checked(url: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeURL(f"host {host!r} does not resolve") from None
+        raise UnresolvableHost(f"host {host!r} does not resolve") from None
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])

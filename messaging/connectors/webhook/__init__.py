@@ -1,0 +1,1 @@
+"""The `webhook` connector: outgoing messages are POSTed, signed, to the operator's URL."""
