@@ -1,0 +1,302 @@
+"""Webhook subscriptions (SPEC §4): events, Standard Webhooks signing, delivery, retries.
+
+Flow:
+- messaging.listeners connects `on_status_changed` / `on_received` to the on-commit
+  signals. They build one event per change (`<platform>.outbound` for every status change
+  of an outgoing message, `<platform>.inbound` for a received message) and queue one
+  django-q2 task per (event, matching active subscription). Nothing is queued for data
+  that could still roll back, and a workspace without subscriptions costs one query.
+- `deliver()` makes one attempt: sign, POST through messaging.outbound (SSRF guard,
+  timeouts), log a WebhookAttempt. On failure it records `next_attempt_at` on that
+  attempt, following the Standard Webhooks ladder (RETRY_DELAYS).
+- `retry_due()` (a django-q2 schedule, every minute) finds attempts whose
+  `next_attempt_at` has come and queues `retry()` for each; `retry()` claims the attempt
+  atomically, so a retry is made once even when the sweep and a worker overlap. Because
+  the ladder lives in the database, retries survive restarts of every process.
+
+The `webhook-id` of an event stays the same across its retries, so receivers can
+deduplicate; each attempt is signed with a fresh `webhook-timestamp` (receivers reject
+stale timestamps, and a retry 24 h later must still verify).
+"""
+
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from django_q.tasks import async_task
+from standardwebhooks import Webhook
+
+from messaging.models import Direction, Message, WebhookAttempt, WebhookSubscription
+from messaging.outbound import EXCERPT_CHARS, OutboundError, UnsafeURL, post_json
+from messaging.signals import StatusChange
+
+log = logging.getLogger(__name__)
+
+# Delay before attempt 2, 3, ... after a failed attempt (attempt 1 is immediate).
+RETRY_DELAYS = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=14),
+    timedelta(hours=20),
+    timedelta(hours=24),
+]
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# A claimed retry whose worker died is picked up again after this long.
+RETRY_LEASE = timedelta(minutes=10)
+RETRY_BATCH = 500
+
+DELIVER_TASK = "messaging.webhook_tasks.deliver_webhook"
+RETRY_TASK = "messaging.webhook_tasks.retry_webhook"
+
+
+# --- signing -------------------------------------------------------------------------------
+
+
+def new_webhook_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def encode(payload: dict) -> str:
+    """The exact text that is signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), default=str)
+
+
+def signed_headers(secret: str, webhook_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
+    """webhook-id / webhook-timestamp / webhook-signature for `body`, signed with `secret`."""
+    at = at or timezone.now()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, at, body),
+    }
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    workspace_id: object
+    type: str
+    payload: dict
+    webhook_id: str
+
+
+def event_matches(patterns: Iterable[str], event_type: str) -> bool:
+    """`*` matches everything, `sms.*` every sms event, anything else exactly."""
+    for pattern in patterns or []:
+        if pattern == "*" or pattern == event_type:
+            return True
+        if isinstance(pattern, str) and pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def _message_data(message: Message) -> dict:
+    return {
+        "id": str(message.id),
+        "workspaceId": str(message.workspace_id),
+        "channelId": str(message.channel_id) if message.channel_id else None,
+        "platform": message.channel.platform if message.channel_id else None,
+        "direction": message.direction,
+        "reference": message.reference,
+    }
+
+
+def outbound_events(changes: list[StatusChange]) -> list[Event]:
+    messages = (
+        Message.objects.filter(id__in=[c.message_id for c in changes], direction=Direction.OUTGOING)
+        .select_related("channel")
+        .only("id", "workspace_id", "channel_id", "channel__platform", "direction", "reference", "receiver")
+    )
+    by_id = {m.id: m for m in messages}
+    events = []
+    for change in changes:
+        message = by_id.get(change.message_id)
+        if message is None or message.channel_id is None:
+            continue
+        event_type = f"{message.channel.platform}.outbound"
+        data = {
+            **_message_data(message),
+            "status": str(change.status),
+            "reason": change.reason or "",
+            "receiver": message.receiver or {},
+            "statusAt": _iso(change.at),
+        }
+        payload = {"type": event_type, "timestamp": _iso(change.at), "data": data}
+        events.append(Event(message.workspace_id, event_type, payload, new_webhook_id()))
+    return events
+
+
+def inbound_events(messages: Iterable[Message]) -> list[Event]:
+    events = []
+    for message in messages:
+        if message.channel_id is None:
+            continue
+        event_type = f"{message.channel.platform}.inbound"
+        data = {
+            **_message_data(message),
+            "status": message.status,
+            "sender": message.sender or {},
+            "body": message.body or {},
+            "conversationId": str(message.conversation_id) if message.conversation_id else None,
+            "receivedAt": _iso(message.created_at),
+        }
+        payload = {"type": event_type, "timestamp": _iso(timezone.now()), "data": data}
+        events.append(Event(message.workspace_id, event_type, payload, new_webhook_id()))
+    return events
+
+
+def _active_subscriptions(workspace_ids) -> dict[object, list[WebhookSubscription]]:
+    by_workspace: dict[object, list[WebhookSubscription]] = defaultdict(list)
+    for sub in WebhookSubscription.objects.filter(workspace_id__in=workspace_ids, active=True).only(
+        "id", "workspace_id", "events"
+    ):
+        by_workspace[sub.workspace_id].append(sub)
+    return by_workspace
+
+
+def enqueue(events: list[Event], subscriptions: dict[object, list[WebhookSubscription]]) -> int:
+    """Queue one delivery task per (event, matching subscription); returns how many."""
+    queued = 0
+    for event in events:
+        for sub in subscriptions.get(event.workspace_id, []):
+            if event_matches(sub.events, event.type):
+                async_task(DELIVER_TASK, str(sub.id), event.type, event.payload, event.webhook_id)
+                queued += 1
+    return queued
+
+
+# --- listeners (connected in messaging.listeners) -----------------------------------------
+
+
+def on_status_changed(changes: list[StatusChange], **kwargs) -> int:
+    subscriptions = _active_subscriptions({c.workspace_id for c in changes})
+    if not subscriptions:
+        return 0
+    relevant = [c for c in changes if c.workspace_id in subscriptions]
+    return enqueue(outbound_events(relevant), subscriptions)
+
+
+def on_received(message_ids: list, **kwargs) -> int:
+    messages = list(
+        Message.objects.filter(id__in=message_ids, direction=Direction.INCOMING).select_related("channel")
+    )
+    subscriptions = _active_subscriptions({m.workspace_id for m in messages})
+    if not subscriptions:
+        return 0
+    return enqueue(inbound_events(m for m in messages if m.workspace_id in subscriptions), subscriptions)
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def deliver(
+    subscription_id, event_type: str, payload: dict, webhook_id: str, attempt: int = 1
+) -> WebhookAttempt | None:
+    """Make one attempt and log it; None when the subscription is gone or disabled."""
+    sub = WebhookSubscription.objects.filter(id=subscription_id).first()
+    if sub is None or not sub.active:
+        return None
+    at = timezone.now()
+    body = encode(payload)
+    row = WebhookAttempt(
+        subscription=sub,
+        workspace_id=sub.workspace_id,
+        url=sub.url,
+        event_type=event_type,
+        webhook_id=webhook_id,
+        payload=payload,
+        attempt=attempt,
+        at=at,
+    )
+    _send(row, sub, body, at)
+    if row.succeeded:
+        pass
+    elif row.status_code == 410:
+        _disable(sub, at)
+    elif attempt < MAX_ATTEMPTS:
+        row.next_attempt_at = at + RETRY_DELAYS[attempt - 1]
+    else:
+        row.error = f"{row.error}; gave up after {MAX_ATTEMPTS} attempts"[:500]
+    row.save()
+    return row
+
+
+def _send(row: WebhookAttempt, sub: WebhookSubscription, body: str, at: datetime) -> None:
+    """POST the event and fill in the attempt's outcome fields."""
+    started = time.monotonic()
+    try:
+        response = post_json(sub.url, body, signed_headers(sub.signing_key, row.webhook_id, body, at))
+    except UnsafeURL as exc:
+        # No request was made: the guard refused the address the URL resolves to now.
+        row.error = f"Refused by the SSRF guard, no request made: {exc}"[:500]
+        return
+    except OutboundError as exc:
+        row.error = str(exc)[:500]
+        row.duration_ms = int((time.monotonic() - started) * 1000)
+        return
+    row.status_code = response.status_code
+    row.duration_ms = response.duration_ms
+    row.response_excerpt = response.text_excerpt[:EXCERPT_CHARS]
+    row.succeeded = response.ok
+    if not response.ok:
+        row.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()[:500]
+
+
+def _disable(sub: WebhookSubscription, at: datetime) -> None:
+    reason = f"The receiver answered 410 Gone at {_iso(at)}; delivery stopped."
+    WebhookSubscription.objects.filter(id=sub.id, active=True).update(active=False, disabled_reason=reason)
+    log.info("webhook subscription %s disabled: %s", sub.id, reason)
+
+
+def retry_due(now: datetime | None = None, limit: int = RETRY_BATCH) -> int:
+    """Queue a retry for every attempt whose next_attempt_at has come; returns how many.
+
+    Queuing twice is harmless (retry() claims), so an overlapping sweep needs no lock.
+    """
+    now = now or timezone.now()
+    due = list(
+        WebhookAttempt.objects.filter(next_attempt_at__lte=now, subscription__active=True)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for attempt_id in due:
+        async_task(RETRY_TASK, attempt_id)
+    return len(due)
+
+
+def retry(attempt_id: int, now: datetime | None = None) -> WebhookAttempt | None:
+    """Make the next attempt after failed attempt `attempt_id`, once.
+
+    The claim moves next_attempt_at forward by a lease instead of clearing it: if this
+    worker dies mid-request, the sweep finds the attempt again after the lease.
+    """
+    now = now or timezone.now()
+    previous = WebhookAttempt.objects.filter(id=attempt_id, next_attempt_at__isnull=False).first()
+    if previous is None:
+        return None
+    claimed = WebhookAttempt.objects.filter(id=attempt_id, next_attempt_at=previous.next_attempt_at).update(
+        next_attempt_at=max(now, previous.next_attempt_at) + RETRY_LEASE
+    )
+    if claimed != 1:
+        return None  # another worker took it
+    next_row = deliver(
+        previous.subscription_id, previous.event_type, previous.payload, previous.webhook_id, previous.attempt + 1
+    )
+    WebhookAttempt.objects.filter(id=attempt_id).update(next_attempt_at=None)
+    return next_row
