@@ -556,7 +556,13 @@ class WebhookAttempt(models.Model):
     at = models.DateTimeField(default=dj_tz.now)
 
     class Meta:
-        indexes = [models.Index(fields=["subscription", "-at"], name="attempt_sub_recent")]
+        indexes = [
+            models.Index(fields=["subscription", "-at"], name="attempt_sub_recent"),
+            # The retry sweep (messaging.services.webhooks.retry_due) reads only pending retries.
+            models.Index(
+                fields=["next_attempt_at"], name="attempt_retry_due", condition=Q(next_attempt_at__isnull=False)
+            ),
+        ]
 
 
 class Media(models.Model):
@@ -576,6 +582,7 @@ class ProcessedWebhook(models.Model):
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
     webhook_id = models.CharField(max_length=200)
+    response = models.JSONField(default=dict, blank=True, help_text="The answer given, repeated for a duplicate")
     at = models.DateTimeField(default=dj_tz.now)
 
     class Meta:
