@@ -31,7 +31,7 @@ from messaging.models import (
     Workspace,
 )
 from messaging.services import dispatch
-from messaging.services.identifiers import normalize, normalize_email, normalize_phone
+from messaging.services.identifiers import normalize_email, normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,14 @@ def cmd_send(args: str, ctx: Context) -> Result:
     if not to or not text:
         return Result("Usage: /send <phone or email> <text>", ok=False)
     key = IdentifierKey.EMAILADDRESS if "@" in to else IdentifierKey.PHONENUMBER
-    value = normalize(key, to, ctx.workspace.default_region, field="to")
+    try:
+        value = (
+            normalize_email(to)
+            if key == IdentifierKey.EMAILADDRESS
+            else normalize_phone(to, ctx.workspace.default_region)
+        )
+    except ValueError as exc:
+        return Result(f"Can't send: {exc}.", ok=False)
     channel = _channel_for(key, ctx)
     if channel is None:
         kind = "email" if key == IdentifierKey.EMAILADDRESS else "SMS"

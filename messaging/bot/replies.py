@@ -39,19 +39,31 @@ class Outcome:
 
 def send_replies(replies: list[Reply]) -> None:
     """Send each reply through the ordinary send path; one failing never stops the rest."""
-    from messaging.services.send import send_text  # the send path imports far more than the bot needs
-
     for reply in replies:
-        fields = {"use_case": reply.use_case} if reply.use_case else {}
         try:
-            send_text(
-                reply.channel,
-                reply.identifier_key,
-                reply.identifier_value,
-                reply.text,
-                actor=BOT_ACTOR,
-                reply_to=reply.reply_to,
-                **fields,
-            )
+            _send(reply)
         except Exception:
             log.exception("bot reply to %s on channel %s failed", reply.identifier_value, reply.channel.id)
+
+
+def _send(reply: Reply) -> Message:
+    # Imported here: the send path imports far more than the bot needs at import time.
+    from messaging.services.send import accept_message, send_text
+
+    fields: dict = {"reply_to": reply.reply_to}
+    if reply.reply_to is not None and reply.reply_to.conversation_id:
+        fields["conversation"] = reply.reply_to.conversation  # the answer shows in the same thread
+    if not reply.use_case:
+        return send_text(
+            reply.channel, reply.identifier_key, reply.identifier_value, reply.text, actor=BOT_ACTOR, **fields
+        )
+    # send_text cannot set a use case (it is part of the request's meta), so this is
+    # send_text's request plus meta.extraInformation.useCase, through the same send path.
+    data = {
+        "receiver": {
+            "contacts": [{"identifierKey": reply.identifier_key, "identifierValue": reply.identifier_value}]
+        },
+        "body": {"type": "text", "text": {"text": reply.text}},
+        "meta": {"extraInformation": {"useCase": reply.use_case}},
+    }
+    return accept_message(reply.channel.workspace, reply.channel, data, actor=BOT_ACTOR, **fields)
