@@ -11,3 +11,21 @@ from messaging.live import events as live_events
 signals.message_status_changed.connect(live_events.on_status_changed, dispatch_uid="live.status")
 signals.message_received.connect(live_events.on_message_received, dispatch_uid="live.incoming")
 signals.endpoint_state_changed.connect(live_events.on_endpoint_state_changed, dispatch_uid="live.endpoint")
+
+# The delivery engine's django-q2 Schedule rows (sweeper, scheduled-message release), created
+# after every `migrate` so `make run` has them.
+from django.db.models.signals import post_migrate  # noqa: E402
+
+from messaging.services import dispatch as _dispatch  # noqa: E402
+
+post_migrate.connect(_dispatch.on_post_migrate, dispatch_uid="dispatch.schedules")
+
+# Webhook subscriptions: `<platform>.outbound` / `<platform>.inbound` events to subscribers,
+# and the retry sweep's django-q2 schedule (messaging.services.webhooks).
+from django.db.models import signals as db_signals  # noqa: E402
+
+from messaging.services import webhooks as _webhooks  # noqa: E402
+
+signals.message_status_changed.connect(_webhooks.on_status_changed, dispatch_uid="webhooks.status")
+signals.message_received.connect(_webhooks.on_received, dispatch_uid="webhooks.incoming")
+db_signals.post_migrate.connect(_webhooks.on_post_migrate, dispatch_uid="webhooks.schedule")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from messaging.models import Message, MessageEvent, Status
@@ -115,8 +117,18 @@ def record_each(results: Iterable[tuple[Message, str, str]], actor: str = "") ->
     return moved
 
 
-def requeue(ids: Iterable, reason: str, due_at: datetime | None = None, actor: str = "dispatcher") -> list:
-    """Return claimed (`processing`) messages to `accepted` so another attempt can take them."""
+def requeue(
+    ids: Iterable,
+    reason: str,
+    due_at: datetime | None = None,
+    actor: str = "dispatcher",
+    refund_attempt: bool = False,
+) -> list:
+    """Return claimed (`processing`) messages to `accepted` so another attempt can take them.
+
+    `refund_attempt` gives back the attempt the claim counted: a deferral (quiet hours) or a
+    connector's "wait" never tried to send, so it must not bring the message nearer to failing.
+    """
     ids = list(ids)
     if not ids:
         return []
@@ -138,6 +150,7 @@ def requeue(ids: Iterable, reason: str, due_at: datetime | None = None, actor: s
             due_at=due_at or now,
             last_status_at=now,
             updated_at=now,
+            **({"attempts": Greatest(F("attempts") - 1, 0)} if refund_attempt else {}),
         )
         MessageEvent.objects.bulk_create(
             [MessageEvent(message_id=mid, status=S.ACCEPTED, reason=reason[:500], actor=actor, at=now) for mid in moved_ids]

@@ -1,0 +1,1 @@
+"""The sandbox connector: pretends to send, records what it "sent" (SandboxSend)."""

@@ -1,0 +1,1 @@
+"""The smtp connector: email over an SMTP server through Django's email backend."""
