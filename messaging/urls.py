@@ -1,5 +1,13 @@
 from django.urls import include, path
 
+from messaging.dialects.channels_api import uploads as channels_api_uploads
+
 urlpatterns = [
     path("workspaces/", include("messaging.dialects.channels_api.urls")),
+    # Presigned upload receiver (no access key: the signed form authorises it) and media URLs.
+    path("media/upload/", channels_api_uploads.upload_receiver, name="media-upload"),
+    path("media/<uuid:media_id>/<str:filename>", channels_api_uploads.media_file, name="media-file"),
+    path("media/<uuid:media_id>", channels_api_uploads.media_file, name="media-file-by-id"),
+    # The portal dashboard at "/" and its small endpoints under "portal/".
+    path("", include("messaging.portal.urls")),
 ]

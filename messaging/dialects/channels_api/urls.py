@@ -35,3 +35,18 @@ urlpatterns += [
         name="webhook-attempts",
     ),
 ]
+
+# Messages and presigned uploads (SPEC §3.1, seed 001).
+from messaging.dialects.channels_api import messages_views as messages  # noqa: E402
+from messaging.dialects.channels_api import uploads  # noqa: E402
+
+_CH = "<uuid:workspace_id>/channels/<uuid:channel_id>"
+urlpatterns += [
+    path(f"{_CH}/messages", messages.ChannelMessagesView.as_view(), name="channel-messages"),
+    path(f"{_CH}/batch/messages", messages.BatchMessagesView.as_view(), name="channel-batch-messages"),
+    path(f"{_CH}/messages/<uuid:message_id>", messages.MessageDetailView.as_view(), name="message-detail"),
+    path(f"{_CH}/messages/<uuid:message_id>/cancel", messages.MessageCancelView.as_view(), name="message-cancel"),
+    path("<uuid:workspace_id>/messages", messages.WorkspaceMessagesView.as_view(), name="workspace-messages"),
+    path("<uuid:workspace_id>/presigned-upload", uploads.WorkspacePresignView.as_view(), name="presigned-upload"),
+    path(f"{_CH}/presigned-upload", uploads.ChannelPresignView.as_view(), name="channel-presigned-upload"),
+]

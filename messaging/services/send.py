@@ -1,0 +1,591 @@
+"""The one write path for outgoing messages (SPEC §3.1, seed 001).
+
+Every dialect, the bot and the `sendmessage` command end here. A request in the canonical
+API's camelCase shape is checked rule by rule (each failure names its field), turned into
+a Message committed as `accepted` (or `scheduled`) together with its first MessageEvent,
+and the dispatcher is nudged on commit. Later status changes go through services/status.py.
+
+    accept_message(workspace, channel, data, actor="", **fields) -> Message
+    accept_batch(workspace, channel, requests, actor="", per_request_fields=None, **fields) -> list[Message]
+    send_text(channel, identifier_key, identifier_value, text, actor="", reply_to=None, **fields) -> Message
+    cancel_message(message, actor="") -> Message
+
+`**fields` are further Message model fields a dialect sets directly (service, notify_url,
+callback_data, transid, correlationid, conversation, reply_to, external_id, endpoint,
+priority); anything else is a programming error (TypeError).
+"""
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from django.utils import timezone
+
+from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
+from messaging.models import (
+    Channel,
+    Contact,
+    ContactIdentifier,
+    Direction,
+    Message,
+    MessageEvent,
+    Status,
+    Tag,
+    Workspace,
+)
+from messaging.services import dispatch
+from messaging.services import templates as tpl
+from messaging.services.contacts import get_or_create_by_identifier
+from messaging.services.identifiers import normalize
+from messaging.services.media import CONTENT_TYPE_RE
+from messaging.services.status import transition
+from messaging.signals import StatusChange, publish_status_changes
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 100
+MAX_REFERENCE = 200
+MAX_RECEIVERS = 50  # email only; other platforms take exactly one
+MAX_SCHEDULE_AHEAD = timedelta(days=35)
+MAX_VALIDITY = 365 * 86400
+MAX_TEXT = 100_000
+MAX_ATTACHMENTS = 10
+BODY_TYPES = ("text", "image", "file", "html")
+MARKETING = "marketing"
+# The identifier each platform delivers to, in order of preference. A receiver given by
+# another identifier (or by contact id) is sent to the contact's identifier of this kind.
+PLATFORM_IDENTIFIER_KEYS: dict[str, tuple[str, ...]] = {
+    "sms": ("phonenumber",),
+    "whatsapp": ("phonenumber",),
+    "voice": ("phonenumber",),
+    "email": ("emailaddress",),
+    "appmessaging": ("userid", "customerid"),
+    "push": ("userid", "customerid"),
+}
+EXTRA_FIELDS = frozenset(
+    {
+        "service",
+        "notify_url",
+        "callback_data",
+        "transid",
+        "correlationid",
+        "conversation",
+        "reply_to",
+        "external_id",
+        "endpoint",
+        "priority",
+    }
+)
+ACTOR_MAX = 100
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_url = URLValidator(schemes=["http", "https"])
+
+
+# --- public API ------------------------------------------------------------------------
+
+
+def accept_message(workspace: Workspace, channel: Channel, data: dict, actor: str = "", **fields) -> Message:
+    """Validate one send request and commit it as an `accepted` (or `scheduled`) message."""
+    return _accept(workspace, channel, [data], actor, [fields], prefix=lambda i: "")[0]
+
+
+def accept_batch(
+    workspace: Workspace,
+    channel: Channel,
+    requests: list[dict],
+    actor: str = "",
+    per_request_fields: list[dict] | None = None,
+    **fields,
+) -> list[Message]:
+    """Accept several requests in one transaction: all of them, or none (an error names
+    `messageRequests[i].<field>`). `fields` apply to every message, `per_request_fields[i]`
+    to the i-th only."""
+    if not isinstance(requests, list) or not requests:
+        raise ValidationFailed.field("messageRequests", "give at least one message request")
+    per = per_request_fields or [{} for _ in requests]
+    if len(per) != len(requests):
+        raise TypeError("per_request_fields must have one entry per request")
+    extras = [{**fields, **item} for item in per]
+    return _accept(workspace, channel, requests, actor, extras, prefix=lambda i: f"messageRequests[{i}].")
+
+
+def send_text(
+    channel: Channel,
+    identifier_key: str,
+    identifier_value: str,
+    text: str,
+    actor: str = "",
+    reply_to: Message | None = None,
+    **fields,
+) -> Message:
+    """A plain text message to one identifier (the bot, `sendmessage`, simple dialects)."""
+    data = {
+        "receiver": {"contacts": [{"identifierKey": identifier_key, "identifierValue": identifier_value}]},
+        "body": {"type": "text", "text": {"text": text}},
+    }
+    if reply_to is not None:
+        fields["reply_to"] = reply_to
+    return accept_message(channel.workspace, channel, data, actor=actor, **fields)
+
+
+def cancel_message(message: Message, actor: str = "") -> Message:
+    """`scheduled` or `accepted` → `canceled`; any other status is a Conflict (409)."""
+    cancelable = (Status.SCHEDULED, Status.ACCEPTED)
+    if message.direction != Direction.OUTGOING or message.status not in cancelable:
+        raise Conflict(
+            f"Only scheduled or accepted outgoing messages can be canceled; this message is {message.status}."
+        )
+    if not transition(message, Status.CANCELED, reason="Canceled on request.", actor=actor[:ACTOR_MAX]):
+        # The dispatcher took it in the meantime.
+        message.refresh_from_db(fields=["status", "reason", "last_status_at", "updated_at"])
+        raise Conflict(f"The message can no longer be canceled; it is {message.status}.")
+    message.updated_at = message.last_status_at
+    return message
+
+
+def parse_rfc3339(value, field: str) -> datetime:
+    """An RFC 3339 timestamp with its offset (e.g. 2025-01-31T09:00:00Z); naming `field` otherwise."""
+    if isinstance(value, datetime):
+        if timezone.is_naive(value):
+            raise ValidationFailed.field(field, "must include a time zone offset (RFC 3339)")
+        return value
+    if not isinstance(value, str) or not RFC3339.match(value.strip()):
+        raise ValidationFailed.field(field, "must be an RFC 3339 timestamp like 2025-01-31T09:00:00Z")
+    text = value.strip().replace("t", "T").replace("z", "Z").replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed.field(field, "is not a valid date and time") from None
+
+
+# --- the transaction -------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    message: Message
+    contacts: list[Contact]
+    tag_names: list[str]
+
+
+def _accept(
+    workspace: Workspace,
+    channel: Channel,
+    requests: list[dict],
+    actor: str,
+    extras: list[dict],
+    prefix: Callable[[int], str],
+) -> list[Message]:
+    _check_channel(workspace, channel)
+    now = timezone.now()
+    with transaction.atomic():
+        prepared = []
+        for index, data in enumerate(requests):
+            try:
+                prepared.append(_prepare(workspace, channel, data, now, dict(extras[index])))
+            except ValidationFailed as exc:
+                raise _prefixed(exc, prefix(index)) from None
+        messages = [p.message for p in prepared]
+        Message.objects.bulk_create(messages)
+        _link(workspace, prepared)
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(message=m, status=m.status, actor=actor[:ACTOR_MAX], at=now) for m in messages]
+        )
+        publish_status_changes([StatusChange(m.id, workspace.id, channel.id, m.status, "", now) for m in messages])
+        # Called by attribute on commit so the delivery engine's implementation is the one used.
+        transaction.on_commit(lambda: dispatch.request_dispatch())
+    prefetch_related_objects(messages, "tags")
+    return messages
+
+
+def _link(workspace: Workspace, prepared: list[_Prepared]) -> None:
+    """Receiver contacts and tags, as bulk inserts into the many-to-many tables."""
+    ContactLink = Message.contacts.through
+    ContactLink.objects.bulk_create(
+        [ContactLink(message_id=p.message.id, contact_id=c.id) for p in prepared for c in p.contacts]
+    )
+    names = {name for p in prepared for name in p.tag_names}
+    if not names:
+        return
+    tags = _ensure_tags(workspace, names)
+    TagLink = Message.tags.through
+    TagLink.objects.bulk_create([TagLink(message_id=p.message.id, tag_id=tags[n].id) for p in prepared for n in p.tag_names])
+
+
+def _ensure_tags(workspace: Workspace, names: set[str]) -> dict[str, Tag]:
+    """Tags by name, created on first use; a concurrent creator of the same tag is harmless."""
+    existing = {t.name: t for t in Tag.objects.filter(workspace=workspace, name__in=names)}
+    missing = names - existing.keys()
+    if missing:
+        Tag.objects.bulk_create([Tag(workspace=workspace, name=n) for n in sorted(missing)], ignore_conflicts=True)
+        existing = {t.name: t for t in Tag.objects.filter(workspace=workspace, name__in=names)}
+    return existing
+
+
+def _check_channel(workspace: Workspace, channel: Channel) -> None:
+    if channel.workspace_id != workspace.id:
+        raise NotFound("No such channel in this workspace.")
+    if channel.status != "active":
+        raise Inactive(f"Channel '{channel.name}' is inactive; activate it before sending.")
+
+
+def _prefixed(exc: ValidationFailed, prefix: str) -> ValidationFailed:
+    if not prefix:
+        return exc
+    details = {f"{prefix}{field}": problems for field, problems in exc.details.items()}
+    return ValidationFailed(f"{prefix}{exc.message}", details)
+
+
+# --- one request ---------------------------------------------------------------------------
+
+
+def _prepare(workspace: Workspace, channel: Channel, data: dict, now: datetime, extra: dict) -> _Prepared:
+    """Check every rule of one request, in the order a client would fix them, then create
+    (or find) its contacts last so a rejected request leaves no rows behind."""
+    if not isinstance(data, dict):
+        raise ValidationFailed.field("body", "each message request must be an object")
+    unknown = set(extra) - EXTRA_FIELDS
+    if unknown:
+        raise TypeError(f"unknown Message fields: {', '.join(sorted(unknown))}")
+    has_body, has_template = data.get("body") not in (None, {}), data.get("template") not in (None, {})
+    if has_body == has_template:
+        problem = "give either body or template, not both" if has_body else "give a body or a template"
+        raise ValidationFailed.field("body", problem)
+
+    body = check_body(data["body"], channel.platform) if has_body else None
+    meta, use_case = _check_meta(data.get("meta"))
+    tag_names = check_tags(data.get("tags"))
+    scheduled_for = _check_schedule(data.get("scheduledFor"), now)
+    validity = _check_validity(data.get("validity"), channel)
+    reference = _check_string(data.get("reference"), "reference", MAX_REFERENCE)
+    flags = {
+        name: _check_bool(data.get(key), key)
+        for name, key in (
+            ("enable_link_tracking", "enableLinkTracking"),
+            ("cap_frequency", "capFrequency"),
+            ("ignore_quiet_hours", "ignoreQuietHours"),
+            ("ignore_global_holdout", "ignoreGlobalHoldout"),
+        )
+    }
+    if flags["cap_frequency"] and use_case != MARKETING:
+        raise ValidationFailed.field(
+            "capFrequency", "can only be true for a contact receiver when meta.extraInformation.useCase is marketing"
+        )
+    priority = _check_priority(extra.pop("priority", data.get("priority")))
+    short_links = _check_short_links(data.get("shortLinks"))
+    sender = data.get("sender") or {}
+    if not isinstance(sender, dict):
+        raise ValidationFailed.field("sender", "must be an object")
+
+    template, template_info = None, {}
+    if has_template:
+        rendered = tpl.render(workspace, channel.platform, data["template"])
+        template, template_info, body = rendered.template, rendered.info, rendered.body
+
+    contacts, receivers = _resolve_receivers(workspace, channel, data.get("receiver"))
+    start = scheduled_for or now
+    message = Message(
+        workspace=workspace,
+        channel=channel,
+        direction=Direction.OUTGOING,
+        sender=sender,
+        receiver={"contacts": receivers},
+        contact=contacts[0],
+        body=body,
+        template=template,
+        template_info=template_info,
+        reference=reference,
+        meta=meta,
+        use_case=use_case,
+        short_links=short_links,
+        scheduled_for=scheduled_for,
+        validity=validity,
+        expires_at=start + timedelta(seconds=validity),
+        priority=priority,
+        status=Status.SCHEDULED if scheduled_for else Status.ACCEPTED,
+        due_at=start,
+        last_status_at=now,
+        created_at=now,
+        updated_at=now,
+        **flags,
+        **extra,
+    )
+    return _Prepared(message=message, contacts=contacts, tag_names=tag_names)
+
+
+# --- field rules -------------------------------------------------------------------------------
+
+
+def check_body(body, platform: str) -> dict:
+    """A body in one of the seed's shapes, keeping only the keys it defines."""
+    if not isinstance(body, dict):
+        raise ValidationFailed.field("body", "must be an object")
+    kind = body.get("type")
+    if kind not in BODY_TYPES:
+        raise ValidationFailed.field("body.type", f"must be one of {', '.join(BODY_TYPES)}")
+    if kind == "html" and platform != "email":
+        raise ValidationFailed.field("body.type", f"html bodies are only possible on the email platform, not {platform}")
+    block = body.get(kind)
+    if not isinstance(block, dict):
+        raise ValidationFailed.field(f"body.{kind}", f"is required for a {kind} body")
+    return {"type": kind, kind: _BODY_CHECKS[kind](block, f"body.{kind}")}
+
+
+def _text_block(block: dict, field: str) -> dict:
+    out = {"text": _check_string(block.get("text"), f"{field}.text", MAX_TEXT, required=True)}
+    subject = _subject(block.get("metadata"), f"{field}.metadata", required=False)
+    if subject:
+        out["metadata"] = {"subject": subject}
+    return out
+
+
+def _image_block(block: dict, field: str) -> dict:
+    images = _check_list(block.get("images"), f"{field}.images")
+    out_images = []
+    for index, image in enumerate(images):
+        item = f"{field}.images[{index}]"
+        if not isinstance(image, dict):
+            raise ValidationFailed.field(item, "must be an object")
+        entry = {"mediaUrl": _check_url(image.get("mediaUrl"), f"{item}.mediaUrl")}
+        if image.get("altText") not in (None, ""):
+            entry["altText"] = _check_string(image["altText"], f"{item}.altText", 1000)
+        out_images.append(entry)
+    out: dict = {"images": out_images}
+    if block.get("text") not in (None, ""):
+        out["text"] = _check_string(block["text"], f"{field}.text", MAX_TEXT)
+    return out
+
+
+def _file_block(block: dict, field: str) -> dict:
+    files = _check_list(block.get("files"), f"{field}.files")
+    out_files = []
+    for index, item in enumerate(files):
+        name = f"{field}.files[{index}]"
+        if not isinstance(item, dict):
+            raise ValidationFailed.field(name, "must be an object")
+        content_type = _check_string(item.get("contentType"), f"{name}.contentType", 100, required=True).lower()
+        if not CONTENT_TYPE_RE.match(content_type):
+            raise ValidationFailed.field(f"{name}.contentType", "must be a media type like application/pdf")
+        out_files.append(
+            {
+                "mediaUrl": _check_url(item.get("mediaUrl"), f"{name}.mediaUrl"),
+                "contentType": content_type,
+                "filename": _check_string(item.get("filename"), f"{name}.filename", 255, required=True),
+            }
+        )
+    return {"files": out_files}
+
+
+def _html_block(block: dict, field: str) -> dict:
+    out = {
+        "html": _check_string(block.get("html"), f"{field}.html", MAX_TEXT * 10, required=True),
+        "metadata": {"subject": _subject(block.get("metadata"), f"{field}.metadata", required=True)},
+    }
+    if block.get("text") not in (None, ""):
+        out["text"] = _check_string(block["text"], f"{field}.text", MAX_TEXT)
+    return out
+
+
+_BODY_CHECKS: dict[str, Callable[[dict, str], dict]] = {
+    "text": _text_block,
+    "image": _image_block,
+    "file": _file_block,
+    "html": _html_block,
+}
+
+
+def _subject(metadata, field: str, required: bool) -> str:
+    if metadata is None or metadata == {}:
+        if required:
+            raise ValidationFailed.field(f"{field}.subject", "is required")
+        return ""
+    if not isinstance(metadata, dict):
+        raise ValidationFailed.field(field, "must be an object")
+    return _check_string(metadata.get("subject"), f"{field}.subject", 998, required=required)
+
+
+def check_tags(tags) -> list[str]:
+    """Lower-cased, de-duplicated, at most 10."""
+    if tags in (None, []):
+        return []
+    if not isinstance(tags, list):
+        raise ValidationFailed.field("tags", "must be a list of strings")
+    names: list[str] = []
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag.strip():
+            raise ValidationFailed.field(f"tags[{index}]", "must be a non-empty string")
+        name = tag.strip().lower()
+        if len(name) > MAX_TAG_LENGTH:
+            raise ValidationFailed.field(f"tags[{index}]", f"must be at most {MAX_TAG_LENGTH} characters")
+        if name not in names:
+            names.append(name)
+    if len(names) > MAX_TAGS:
+        raise ValidationFailed.field("tags", f"at most {MAX_TAGS} tags per message (got {len(names)})")
+    return names
+
+
+def _check_meta(meta) -> tuple[dict, str]:
+    if meta in (None, {}):
+        return {}, ""
+    if not isinstance(meta, dict):
+        raise ValidationFailed.field("meta", "must be an object")
+    extra = meta.get("extraInformation")
+    if extra is None:
+        return dict(meta), ""
+    if not isinstance(extra, dict):
+        raise ValidationFailed.field("meta.extraInformation", "must be an object")
+    use_case = _check_string(extra.get("useCase"), "meta.extraInformation.useCase", 30)
+    return dict(meta), use_case.lower()
+
+
+def _check_schedule(value, now: datetime) -> datetime | None:
+    """None when not scheduled: absent, or a time already past (sent at once)."""
+    if value in (None, ""):
+        return None
+    when = parse_rfc3339(value, "scheduledFor")
+    if when <= now:
+        return None
+    if when - now > MAX_SCHEDULE_AHEAD:
+        raise ValidationFailed.field("scheduledFor", f"must be at most {MAX_SCHEDULE_AHEAD.days} days ahead")
+    return when
+
+
+def _check_validity(value, channel: Channel) -> int:
+    if value in (None, ""):
+        return channel.default_validity
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationFailed.field("validity", "must be a positive number of seconds")
+    if value > MAX_VALIDITY:
+        raise ValidationFailed.field("validity", f"must be at most {MAX_VALIDITY} seconds (a year)")
+    return value
+
+
+def _check_priority(value) -> int:
+    if value in (None, ""):
+        return 2
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3:
+        raise ValidationFailed.field("priority", "must be 1, 2 or 3")
+    return value
+
+
+def _check_short_links(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationFailed.field("shortLinks", "must be an object")
+    out = {"enabled": _check_bool(value.get("enabled"), "shortLinks.enabled")}
+    if value.get("domain") not in (None, ""):
+        out["domain"] = _check_string(value["domain"], "shortLinks.domain", 253)
+    return out
+
+
+def _check_bool(value, field: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationFailed.field(field, "must be true or false")
+    return value
+
+
+def _check_string(value, field: str, max_length: int, required: bool = False) -> str:
+    if value is None or value == "":
+        if required:
+            raise ValidationFailed.field(field, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed.field(field, "must be a string")
+    if required and not value.strip():
+        raise ValidationFailed.field(field, "may not be blank")
+    if len(value) > max_length:
+        raise ValidationFailed.field(field, f"must be at most {max_length} characters")
+    return value
+
+
+def _check_list(value, field: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise ValidationFailed.field(field, "give at least one")
+    if len(value) > MAX_ATTACHMENTS:
+        raise ValidationFailed.field(field, f"at most {MAX_ATTACHMENTS} per message")
+    return value
+
+
+def _check_url(value, field: str) -> str:
+    value = _check_string(value, field, 2000, required=True)
+    try:
+        _url(value)
+    except DjangoValidationError:
+        raise ValidationFailed.field(field, "must be an http(s) URL") from None
+    return value
+
+
+# --- receivers -----------------------------------------------------------------------------------
+
+
+def _resolve_receivers(workspace: Workspace, channel: Channel, receiver) -> tuple[list[Contact], list[dict]]:
+    """The receiver contacts (created on first use) and what Message.receiver stores."""
+    entries = receiver.get("contacts") if isinstance(receiver, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValidationFailed.field("receiver.contacts", "give at least one contact")
+    if len(entries) > 1 and channel.platform != "email":
+        raise ValidationFailed.field(
+            "receiver.contacts",
+            f"several receivers are only possible on the email platform; this channel is {channel.platform}",
+        )
+    if len(entries) > MAX_RECEIVERS:
+        raise ValidationFailed.field("receiver.contacts", f"at most {MAX_RECEIVERS} receivers per message")
+    contacts: list[Contact] = []
+    stored: list[dict] = []
+    for index, entry in enumerate(entries):
+        contact, address = _resolve_one(workspace, channel.platform, entry, f"receiver.contacts[{index}]")
+        if any(c.id == contact.id for c in contacts):
+            continue  # the same person twice gets one copy
+        contacts.append(contact)
+        stored.append({"id": str(contact.id), **address})
+    return contacts, stored
+
+
+def _resolve_one(workspace: Workspace, platform: str, entry, field: str) -> tuple[Contact, dict]:
+    if not isinstance(entry, dict):
+        raise ValidationFailed.field(field, "must be an object")
+    if entry.get("id") not in (None, ""):
+        contact = _contact_by_id(workspace, entry["id"], f"{field}.id")
+        return contact, _address_for(contact, platform, None, field)
+    key = entry.get("identifierKey")
+    if key in (None, ""):
+        raise ValidationFailed.field(f"{field}.identifierKey", "give identifierKey and identifierValue, or id")
+    value = normalize(key, entry.get("identifierValue"), workspace.default_region, field=f"{field}.identifierValue")
+    contact, _ = get_or_create_by_identifier(workspace, key, value, field=f"{field}.identifierValue")
+    return contact, _address_for(contact, platform, (key, value), field)
+
+
+def _contact_by_id(workspace: Workspace, raw, field: str) -> Contact:
+    try:
+        contact_id = uuid.UUID(str(raw))
+    except ValueError:
+        raise ValidationFailed.field(field, "is not a valid contact id") from None
+    contact = Contact.objects.filter(workspace=workspace, id=contact_id).first()
+    if contact is None:
+        raise ValidationFailed.field(field, "no contact with this id in this workspace")
+    return contact
+
+
+def _address_for(contact: Contact, platform: str, given: tuple[str, str] | None, field: str) -> dict:
+    """The identifier the platform delivers to: the given one when it fits the platform,
+    else the contact's own identifier of the platform's kind."""
+    wanted = PLATFORM_IDENTIFIER_KEYS.get(platform)
+    if given and (wanted is None or given[0] in wanted):
+        return {"identifierKey": given[0], "identifierValue": given[1]}
+    rows = dict(ContactIdentifier.objects.filter(contact=contact).values_list("key", "value"))
+    for key in wanted or tuple(rows):
+        if key in rows:
+            return {"identifierKey": key, "identifierValue": rows[key]}
+    if wanted is None:
+        return {}
+    raise ValidationFailed.field(field, f"the contact has no {' or '.join(wanted)} identifier for the {platform} platform")
