@@ -1,15 +1,23 @@
-"""Websocket routes. Each consumer family adds its patterns here."""
+"""Websocket routes. Each consumer family adds its patterns here.
+
+Origin checks (messaging.ws_security.OriginPolicy): every route requires an Origin that
+matches ALLOWED_HOSTS, except the device paths listed in ws_security.DEVICE_PATHS
+(/ws/engine/, /ws/app/), where a missing Origin is allowed and a present one is checked.
+"""
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from messaging.engine.consumer import EngineConsumer
 from messaging.live.consumer import LiveConsumer
+from messaging.ws_security import OriginPolicy
 
 websocket_urlpatterns: list = [
-    # Browsers only: the strict AllowedHostsOriginValidator below refuses a foreign Origin.
+    # Browsers only: OriginPolicy below applies the strict AllowedHostsOriginValidator here.
     path("ws/live/", LiveConsumer.as_asgi()),
+    # Phones (seed 000): no Origin needed, authenticated by the endpoint token.
+    path("ws/engine/", EngineConsumer.as_asgi()),
 ]
 
-websocket_application = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+websocket_application = OriginPolicy(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
