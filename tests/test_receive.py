@@ -223,3 +223,38 @@ def test_a_failing_reply_never_loses_the_message(receive, sms_channel, published
     assert Contact.objects.get().opt_outs == ["sms"]
     assert published == [message.pk]
     assert not Message.objects.filter(direction=Direction.OUTGOING).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_racing_itself_is_stored_once(monkeypatch):
+    """Two workers handling the same device report at once end with one message."""
+    import threading
+
+    from django.db import connection
+
+    monkeypatch.setattr(dispatch, "request_dispatch", lambda *a, **k: None)
+    workspace = factories.create_workspace("Race")
+    channel = factories.create_channel(workspace, name="SMS")
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            results.append(
+                receive_message(channel, "phonenumber", PHONE, text("once"), external_id="dev-1").pk
+            )
+        except Exception as exc:  # surfaced by the assertion below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 2 and results[0] == results[1], results
+    assert Message.objects.filter(channel=channel, direction=Direction.INCOMING).count() == 1
+    assert Contact.objects.filter(workspace=workspace).count() == 1
+    assert Conversation.objects.get(channel=channel).unread_count == 1
