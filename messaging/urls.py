@@ -4,6 +4,8 @@ from messaging.dialects.channels_api import uploads as channels_api_uploads
 
 urlpatterns = [
     path("workspaces/", include("messaging.dialects.channels_api.urls")),
+    # Signed inbound messages and delivery reports of sandbox/webhook channels (SPEC §3.7).
+    path("hooks/", include("messaging.hooks.urls")),
     # Presigned upload receiver (no access key: the signed form authorises it) and media URLs.
     path("media/upload/", channels_api_uploads.upload_receiver, name="media-upload"),
     path("media/<uuid:media_id>/<str:filename>", channels_api_uploads.media_file, name="media-file"),

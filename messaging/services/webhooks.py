@@ -300,3 +300,41 @@ def retry(attempt_id: int, now: datetime | None = None) -> WebhookAttempt | None
     )
     WebhookAttempt.objects.filter(id=attempt_id).update(next_attempt_at=None)
     return next_row
+
+
+# --- the retry sweep's schedule ---------------------------------------------------------------
+
+SCHEDULE_NAME = "switchboard: retry due webhook deliveries"
+SWEEP_TASK = "messaging.webhook_tasks.retry_due_webhooks"
+
+
+def ensure_schedule() -> bool:
+    """Create the every-minute retry sweep if missing (idempotent); True if created.
+
+    A retry therefore goes out within about a minute of its next_attempt_at (the 5 s step
+    included): django-q2 schedules have a one-minute granularity.
+    """
+    from django_q.models import Schedule
+
+    _, created = Schedule.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={"func": SWEEP_TASK, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+        create_defaults={
+            "func": SWEEP_TASK,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+            "next_run": timezone.now(),
+        },
+    )
+    return created
+
+
+def on_post_migrate(sender=None, using: str = "default", **kwargs) -> None:
+    """post_migrate handler: `migrate` (and so `make run`) leaves the schedule in place."""
+    from django.db import connections
+    from django_q.models import Schedule
+
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return  # django_q not migrated yet; the next migrate creates it
+    ensure_schedule()
