@@ -33,7 +33,10 @@ from messaging.outbound import UnsafeURL, check_url
 SECRET_SETTING_WORDS = ("password", "secret", "token", "apikey", "api_key")
 MASK = "********"
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+# The same placeholder syntax the send path substitutes (messaging/services/templates.py).
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
+# Content keys besides platforms: "default" is used by sends on a platform with no block of its own.
+EXTRA_CONTENT_KEYS = ("default",)
 
 
 def _conflict(field: str, problem: str) -> Conflict:
@@ -204,8 +207,10 @@ def validate_template_content(content: Any) -> dict:
     if not isinstance(content, dict) or not content:
         raise ValidationFailed.field("content", 'must be an object of platforms, e.g. {"sms": {"text": "Hi {{name}}"}}')
     for platform, block in content.items():
-        if platform not in PLATFORMS:
-            raise ValidationFailed.field(f"content.{platform}", f"is not a platform (one of {', '.join(PLATFORMS)})")
+        if platform not in PLATFORMS and platform not in EXTRA_CONTENT_KEYS:
+            raise ValidationFailed.field(
+                f"content.{platform}", f"is not a platform (one of {', '.join(PLATFORMS)}) or 'default'"
+            )
         if not isinstance(block, dict) or not block:
             raise ValidationFailed.field(f"content.{platform}", 'must be an object of strings, e.g. {"text": "..."}')
         for part, text in block.items():

@@ -20,7 +20,9 @@ def url(workspace, pk=None) -> str:
 
 def test_it_creates_a_sandbox_channel_and_shows_the_inbound_secret_once(api, workspace, admin_key):
     client = api.key(admin_key)
-    resp = client.post(url(workspace), {"name": "Main SMS", "platform": "sms", "connector": "sandbox"}, format="json")
+    resp = client.post(
+        url(workspace), {"name": "Main SMS", "platform": "sms", "connector": "sandbox"}, format="json"
+    )
     assert resp.status_code == 201, resp.content
     body = resp.json()
     channel = Channel.objects.get(pk=body["id"])
@@ -101,7 +103,9 @@ def test_it_refuses_to_delete_a_channel_with_messages(api, workspace, admin_key,
 
 def test_it_rejects_a_duplicate_name_with_409_naming_name(api, workspace, admin_key, sms_channel):
     client = api.key(admin_key)
-    resp = client.post(url(workspace), {"name": "SMS", "platform": "sms", "connector": "sandbox"}, format="json")
+    resp = client.post(
+        url(workspace), {"name": "SMS", "platform": "sms", "connector": "sandbox"}, format="json"
+    )
     assert resp.status_code == 409
     assert "name" in resp.json()["details"]
     other = factories.create_channel(workspace, name="Other")

@@ -61,12 +61,16 @@ def test_it_lists_and_filters_by_identifier(api, workspace, admin_key):
         found = client.get(url(workspace), {"identifier": query}).json()["results"]
         assert [c["id"] for c in found] == [str(ann.id)], query
     assert client.get(url(workspace), {"identifier": "+12025550143"}).json()["results"] == []
-    by_key = client.get(url(workspace), {"identifier": "+12015550123", "identifierKey": "emailaddress"}).json()
+    by_key = client.get(
+        url(workspace), {"identifier": "+12015550123", "identifierKey": "emailaddress"}
+    ).json()
     assert by_key["results"] == []
 
 
 def test_patch_replaces_identifiers_and_keeps_other_fields(api, workspace, admin_key):
-    contact = factories.create_contact(workspace, phone="+12015550123", display_name="Ann", attributes={"a": 1})
+    contact = factories.create_contact(
+        workspace, phone="+12015550123", display_name="Ann", attributes={"a": 1}
+    )
     resp = api.key(admin_key).patch(
         url(workspace, contact.id), {"identifiers": [{"key": "customerid", "value": " c-42 "}]}, format="json"
     )
@@ -92,7 +96,12 @@ def test_an_identifier_of_another_contact_is_a_409_naming_it(api, workspace, adm
     factories.create_contact(workspace, phone="+12015550123")
     bob = factories.create_contact(workspace, email="bob@example.com")
     client = api.key(admin_key)
-    body = {"identifiers": [{"key": "emailaddress", "value": "new@example.com"}, {"key": "phonenumber", "value": "+1 201 555 0123"}]}
+    body = {
+        "identifiers": [
+            {"key": "emailaddress", "value": "new@example.com"},
+            {"key": "phonenumber", "value": "+1 201 555 0123"},
+        ]
+    }
     resp = client.post(url(workspace), body, format="json")
     assert resp.status_code == 409
     assert "identifiers[1].value" in resp.json()["details"]
@@ -104,7 +113,9 @@ def test_an_identifier_of_another_contact_is_a_409_naming_it(api, workspace, adm
 
 def test_a_contact_may_keep_its_own_identifier_on_patch(api, workspace, admin_key):
     ann = factories.create_contact(workspace, phone="+12015550123")
-    body = {"identifiers": [{"key": "phonenumber", "value": "+12015550123"}, {"key": "userid", "value": "ann"}]}
+    body = {
+        "identifiers": [{"key": "phonenumber", "value": "+12015550123"}, {"key": "userid", "value": "ann"}]
+    }
     resp = api.key(admin_key).patch(url(workspace, ann.id), body, format="json")
     assert resp.status_code == 200, resp.content
     assert len(resp.json()["identifiers"]) == 2
