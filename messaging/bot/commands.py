@@ -220,11 +220,10 @@ def _set_paused(args: str, ctx: Context, *, paused: bool) -> Result:
         return Result(f"No channel '{_short(args, 40)}'. Try /status for names.", ok=False)
     if channel.paused == paused:
         return Result(f"{channel.name} is already {'paused' if paused else 'running'}.")
-    Channel.objects.filter(pk=channel.pk).update(paused=paused, updated_at=ctx.now)
+    # The delivery engine's own switch: resuming wakes the workers on commit.
+    dispatch.set_paused(channel, paused)
     if paused:
         return Result(f"Paused {channel.name}. Its messages wait until /resume {channel.name}.")
-    # Messages held while paused are due now; wake the workers once this is committed.
-    transaction.on_commit(lambda: dispatch.request_dispatch())
     return Result(f"Resumed {channel.name}. Waiting messages go out now.")
 
 
