@@ -359,10 +359,15 @@ def dispatch_due(budget_seconds: float | None = None) -> int:
     started = time.monotonic()
     worker = worker_id()
     handled = 0
+    helper_asked = _sync_mode()  # inline tasks would only recurse
     while True:
         ids = claim_batch(worker=worker)
         if not ids:
             break
+        if not helper_asked and len(ids) >= batch_size():
+            # A backlog: queue one more (coalesced) task so another worker joins in.
+            helper_asked = True
+            request_dispatch()
         handled += process(_load(ids))
         if time.monotonic() - started > budget:
             request_dispatch(force=True)
@@ -411,7 +416,7 @@ def arm_timer(at: datetime, now: datetime | None = None) -> bool:
 
 
 def release_timer() -> int:
-    """Sleep until the armed time, then dispatch (and ask another worker to help)."""
+    """Sleep until the armed time, then dispatch."""
     deadline = time.monotonic() + timer_horizon() + 5
     while True:
         at = DispatchSignal.objects.filter(name=FLAG_TIMER).values_list("armed_for", flat=True).first()
@@ -420,7 +425,6 @@ def release_timer() -> int:
         wait = (at - timezone.now()).total_seconds()
         if wait <= 0:
             if DispatchSignal.objects.filter(name=FLAG_TIMER, armed_for=at).update(armed_for=None, armed_at=None):
-                request_dispatch(force=True)
                 return dispatch_due()
             continue  # moved meanwhile: read it again
         if time.monotonic() > deadline:
@@ -450,7 +454,7 @@ def sweep(now: datetime | None = None) -> dict:
         ).values_list("id", flat=True)[:10000]
     )
     expired = st.transition_many(expired_ids, S.EXPIRED, reason=rules.REASON_EXPIRED, actor="sweeper")
-    requested = release_due(now)
+    requested = release_due(max(now, timezone.now()))  # the requeued rows are due from "now"
     return {"requeued": len(requeued), "failed": len(failed), "expired": len(expired), "dispatch": requested}
 
 
