@@ -7,26 +7,26 @@ APIs (messaging.services.send), so it is accepted, queued and dispatched like an
 
 from django.core.management.base import CommandError
 
+from messaging.dialects.channels_api.messages_serializers import MessageSerializer
 from messaging.errors import DomainError
 from messaging.management.base import SwitchboardCommand, get_channel
-from messaging.models import IdentifierKey, Message
+from messaging.models import IdentifierKey
+from messaging.services.send import send_text
 
 
 def identifier_key_for(receiver: str) -> str:
     return IdentifierKey.EMAILADDRESS if "@" in receiver else IdentifierKey.PHONENUMBER
 
 
-def message_resource(message: Message) -> dict:
-    return {
-        "id": str(message.id),
-        "channelId": str(message.channel_id),
-        "direction": message.direction,
-        "status": message.status,
-        "reason": message.reason or None,
-        "receiver": message.receiver,
-        "body": message.body,
-        "createdAt": message.created_at.isoformat().replace("+00:00", "Z"),
-    }
+def flag_for(field_name: str) -> str:
+    """The command-line flag behind a field of the send service's error details."""
+    if field_name.startswith("receiver") or field_name.startswith("identifier"):
+        return "--to"
+    if field_name.startswith("body"):
+        return "--text"
+    if field_name.startswith("channel"):
+        return "--channel"
+    return field_name
 
 
 class Command(SwitchboardCommand):
@@ -38,8 +38,6 @@ class Command(SwitchboardCommand):
         parser.add_argument("--text", required=True, help="Message text.")
 
     def handle(self, *args, **options):
-        from messaging.services.send import send_text
-
         channel = get_channel(options["channel"])
         receiver = options["to"].strip()
         if not receiver:
@@ -50,9 +48,9 @@ class Command(SwitchboardCommand):
         try:
             message = send_text(channel, key, receiver, options["text"], actor="cli")
         except DomainError as exc:
-            problems = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in exc.details.items())
-            raise CommandError(f"--to/--text: {problems or exc.message}") from None
-        resource = message_resource(message)
+            problems = [f"{flag_for(f)}: {'; '.join(msgs)}" for f, msgs in (exc.details or {}).items()]
+            raise CommandError("; ".join(problems) or f"--channel: {exc.message}") from None
+        resource = dict(MessageSerializer(message).data)
         self.emit(
             options,
             resource,
