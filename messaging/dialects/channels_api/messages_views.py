@@ -129,9 +129,8 @@ class ChannelMessagesView(MessagesBase):
     )
     def post(self, request, workspace_id, channel_id):
         channel = self.get_channel()
-        serializer = s.MessageRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        message = send.accept_message(channel.workspace, channel, serializer.validated_data, actor=actor_of(request))
+        data = s.validated(s.MessageRequestSerializer(data=request.data))
+        message = send.accept_message(channel.workspace, channel, data, actor=actor_of(request))
         return Response(s.MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -161,10 +160,9 @@ class BatchMessagesView(MessagesBase):
     )
     def post(self, request, workspace_id, channel_id):
         channel = self.get_channel()
-        serializer = s.BatchRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = s.validated(s.BatchRequestSerializer(data=request.data))
         messages = send.accept_batch(
-            channel.workspace, channel, serializer.validated_data["messageRequests"], actor=actor_of(request)
+            channel.workspace, channel, data["messageRequests"], actor=actor_of(request)
         )
         return Response({"results": s.MessageSerializer(messages, many=True).data}, status=status.HTTP_202_ACCEPTED)
 

@@ -31,9 +31,8 @@ class PresignBase(GenericAPIView):
     required_roles = {"POST": Role.SENDER}
 
     def presign(self, request, workspace: Workspace, channel: Channel | None) -> Response:
-        serializer = s.PresignRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        upload = media_service.presign(workspace, serializer.validated_data["contentType"], channel=channel)
+        data = s.validated(s.PresignRequestSerializer(data=request.data))
+        upload = media_service.presign(workspace, data["contentType"], channel=channel)
         return Response(
             {
                 "mediaUrl": upload.media_url,
