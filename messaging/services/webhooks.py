@@ -97,11 +97,16 @@ class Event:
 
 
 def event_matches(patterns: Iterable[str], event_type: str) -> bool:
-    """`*` matches everything, `sms.*` every sms event, anything else exactly."""
+    """Patterns are `<platform>.<direction>`, either part may be `*` (the subscriptions API
+    stores e.g. `*.inbound`); a bare `*` matches every event."""
+    platform, _, direction = event_type.partition(".")
     for pattern in patterns or []:
-        if pattern == "*" or pattern == event_type:
+        if not isinstance(pattern, str):
+            continue
+        if pattern == "*":
             return True
-        if isinstance(pattern, str) and pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+        want_platform, _, want_direction = pattern.partition(".")
+        if want_platform in ("*", platform) and want_direction in ("*", direction):
             return True
     return False
 

@@ -88,7 +88,15 @@ class TestEvents:
 
     @pytest.mark.parametrize(
         ("events", "delivered"),
-        [(["*"], 1), (["sms.*"], 1), (["sms.outbound", "email.outbound"], 1), (["sms.inbound"], 0), (["email.outbound"], 0)],
+        [
+            (["*"], 1),
+            (["*.outbound"], 1),
+            (["sms.*"], 1),
+            (["sms.outbound", "email.outbound"], 1),
+            (["*.inbound"], 0),
+            (["sms.inbound"], 0),
+            (["email.outbound"], 0),
+        ],
     )
     def test_only_matching_events_are_delivered(self, subscribe, message, receiver, on_commit, events, delivered):
         subscribe(events=events)
