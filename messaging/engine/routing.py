@@ -31,6 +31,7 @@ from messaging.connectors.base import SendResult
 from messaging.engine import codec
 from messaging.models import Channel, EngineRequest, Message, MessagingEndpoint, Status
 from messaging.services import status as st
+from messaging.services.dispatch import request_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ def send_failed(endpoint: MessagingEndpoint, token: str, code: str, text: str = 
             return False
         message = current[0]
         if code == "NO_CONNECTIVITY" and message.attempts < max_attempts(message.channel):
-            return bool(st.requeue([message.id], reason, actor=f"device:{endpoint.id}"))
+            return bool(_requeue([message.id], reason, actor=f"device:{endpoint.id}"))
         return st.transition(message, Status.SENDING_FAILED, reason=reason, actor=f"device:{endpoint.id}")
 
 
@@ -297,6 +298,14 @@ def _current(requests) -> list[Message]:
     return [m for m in messages if (m.id, m.endpoint_id) in live]
 
 
+def _requeue(ids: list, reason: str, actor: str) -> list:
+    """Back to the queue, due now (another device takes it), and wake the dispatcher."""
+    requeued = st.requeue(ids, reason, actor=actor)
+    if requeued:
+        transaction.on_commit(request_dispatch)
+    return requeued
+
+
 def give_back(requests, outcome: str, reason: str) -> tuple[int, int]:
     """Close open SendMessage requests without an answer (timeout, device gone) and return
     their messages to the queue, or fail those out of attempts. Returns (requeued, failed)."""
@@ -309,7 +318,7 @@ def give_back(requests, outcome: str, reason: str) -> tuple[int, int]:
         EngineRequest.objects.filter(id__in=ids, answered_at=None, outcome="").update(outcome=outcome)
         retry = [m.id for m in messages if m.attempts < max_attempts(m.channel)]
         fail = [m.id for m in messages if m.attempts >= max_attempts(m.channel)]
-        requeued = st.requeue(retry, reason, actor="engine")
+        requeued = _requeue(retry, reason, actor="engine")
         failed = st.transition_many(fail, Status.SENDING_FAILED, reason=reason, actor="engine")
     return len(requeued), len(failed)
 
