@@ -106,7 +106,15 @@ def recent_messages(workspace_id, channel_names: dict, limit: int = FEED_SIZE) -
         Message.objects.filter(workspace_id=workspace_id, deleted=False)
         .order_by("-created_at", "-id")
         .values(
-            "id", "direction", "channel_id", "sender", "receiver", "body", "status", "reason", "created_at",
+            "id",
+            "direction",
+            "channel_id",
+            "sender",
+            "receiver",
+            "body",
+            "status",
+            "reason",
+            "created_at",
             "last_status_at",
         )[:limit]
     )
@@ -134,7 +142,9 @@ def devices(workspace_id, now: datetime | None = None) -> list[dict]:
     """Phones of the workspace's engine channels, with their open send requests."""
     now = now or timezone.now()
     endpoints = list(
-        MessagingEndpoint.objects.filter(channel__workspace_id=workspace_id, channel__connector=Connector.ENGINE)
+        MessagingEndpoint.objects.filter(
+            channel__workspace_id=workspace_id, channel__connector=Connector.ENGINE
+        )
         .select_related("channel")
         .order_by("channel__name", "name")
     )

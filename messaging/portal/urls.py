@@ -11,5 +11,7 @@ urlpatterns = [
     path("portal/data/", views.data, name="data"),
     path("portal/channels/<uuid:channel_id>/pause/", views.channel_pause, name="channel-pause"),
     path("portal/channels/<uuid:channel_id>/resume/", views.channel_resume, name="channel-resume"),
-    path("portal/conversations/<uuid:conversation_id>/read/", views.conversation_read, name="conversation-read"),
+    path(
+        "portal/conversations/<uuid:conversation_id>/read/", views.conversation_read, name="conversation-read"
+    ),
 ]

@@ -143,4 +143,6 @@ def conversation_read(request: HttpRequest, conversation_id) -> HttpResponse:
     if not has_role(role, Role.SENDER):
         return _forbidden(request, "Marking conversations read needs the sender or admin role.")
     marked = actions.mark_conversation_read(conversation, actor=f"portal:{request.user.get_username()}")
-    return _done(request, conversation.workspace_id, {"id": str(conversation.id), "unreadCount": 0, "marked": marked})
+    return _done(
+        request, conversation.workspace_id, {"id": str(conversation.id), "unreadCount": 0, "marked": marked}
+    )

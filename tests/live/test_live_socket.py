@@ -212,7 +212,9 @@ def test_it_pushes_incoming_messages_and_device_state(two_workspaces):
                 status=Status.DELIVERED,
                 sender={"identifierKey": "phonenumber", "identifierValue": "+15550001111"},
             )
-            other = factories.create_message(theirs.channel, direction=Direction.INCOMING, status=Status.DELIVERED)
+            other = factories.create_message(
+                theirs.channel, direction=Direction.INCOMING, status=Status.DELIVERED
+            )
             publish_received([mine.id, other.id])
         return mine
 
@@ -220,7 +222,11 @@ def test_it_pushes_incoming_messages_and_device_state(two_workspaces):
     def phone_connects():
         with transaction.atomic():
             publish_endpoint_states(
-                [EndpointState(ours.workspace_id, engine.id, phone.id, "CONNECTED", "ON", "OFF", timezone.now())]
+                [
+                    EndpointState(
+                        ours.workspace_id, engine.id, phone.id, "CONNECTED", "ON", "OFF", timezone.now()
+                    )
+                ]
             )
 
     async def scenario():

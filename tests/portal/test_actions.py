@@ -53,7 +53,9 @@ def test_another_workspaces_channel_is_not_found(workspace, other_workspace):
     theirs = factories.create_channel(other_workspace)
     client = logged_in(workspace, "admin")
     assert client.post(f"/portal/channels/{theirs.id}/pause/", **JSON).status_code == 404
-    assert client.post("/portal/channels/00000000-0000-0000-0000-000000000000/pause/", **JSON).status_code == 404
+    assert (
+        client.post("/portal/channels/00000000-0000-0000-0000-000000000000/pause/", **JSON).status_code == 404
+    )
     assert not paused(theirs)
 
 
@@ -81,14 +83,18 @@ def unread(workspace, sms_channel):
     conversation = Conversation.objects.create(workspace=workspace, channel=sms_channel, unread_count=2)
     conversation.participants.add(contact)
     for text in ("one", "two"):
-        factories.create_message(sms_channel, contact, text=text, direction=Direction.INCOMING, conversation=conversation)
+        factories.create_message(
+            sms_channel, contact, text=text, direction=Direction.INCOMING, conversation=conversation
+        )
     factories.create_message(sms_channel, contact, text="our reply", conversation=conversation)
     return conversation
 
 
 def unread_state(conversation: Conversation) -> tuple[int, int]:
     conversation.refresh_from_db()
-    return conversation.unread_count, Message.objects.filter(conversation=conversation, read=False, direction="incoming").count()
+    return conversation.unread_count, Message.objects.filter(
+        conversation=conversation, read=False, direction="incoming"
+    ).count()
 
 
 @pytest.mark.parametrize("role", ["sender", "admin"])

@@ -73,7 +73,9 @@ def test_the_snapshot_counts_the_last_hour(client, ann, acme, sms_channel):
     factories.create_message(sms_channel, status=Status.DELIVERED, last_status_at=long_ago)  # too old
     factories.create_message(sms_channel, status=Status.SENDING_FAILED)
     factories.create_message(sms_channel, status=Status.EXPIRED)
-    factories.create_message(sms_channel, status=Status.DELIVERED, direction=Direction.INCOMING)  # not sent by us
+    factories.create_message(
+        sms_channel, status=Status.DELIVERED, direction=Direction.INCOMING
+    )  # not sent by us
     other = factories.create_channel(factories.create_workspace("Elsewhere"))
     factories.create_message(other, status=Status.ACCEPTED)
 
@@ -92,7 +94,9 @@ def test_the_snapshot_lists_devices_conversations_and_channels(client, ann, acme
     factories.create_endpoint(factories.create_channel(factories.create_workspace("X"), "sms", "engine"))
     sending = factories.create_message(engine, status=Status.PROCESSING)
     expires = timezone.now() + timedelta(minutes=5)
-    EngineRequest.objects.create(token="t1", endpoint=phone, action="SendMessage", message=sending, expires_at=expires)
+    EngineRequest.objects.create(
+        token="t1", endpoint=phone, action="SendMessage", message=sending, expires_at=expires
+    )
     EngineRequest.objects.create(
         token="t2", endpoint=phone, action="SendMessage", expires_at=expires, answered_at=timezone.now()
     )
@@ -106,9 +110,10 @@ def test_the_snapshot_lists_devices_conversations_and_channels(client, ann, acme
     sms_channel.save()
 
     body = client.get("/portal/data/", HTTP_ACCEPT="application/json").json()
-    assert [(d["name"], d["channel"], d["connectionState"], d["sendPermission"], d["inFlight"]) for d in body["devices"]] == [
-        ("Pixel", "Phones", "CONNECTED", "ON", 1)
-    ]
+    assert [
+        (d["name"], d["channel"], d["connectionState"], d["sendPermission"], d["inFlight"])
+        for d in body["devices"]
+    ] == [("Pixel", "Phones", "CONNECTED", "ON", 1)]
     [conv] = body["conversations"]
     assert (conv["participants"], conv["unreadCount"], conv["lastText"]) == ("Bea", 2, "are you there?")
     assert [(c["name"], c["state"]) for c in body["channels"]] == [("Phones", "running"), ("SMS", "paused")]

@@ -1,0 +1,195 @@
+"""The dashboard in a real headless Chromium against a real daphne process.
+
+The server runs in its own process on the test database; everything the page must show
+happens *inside that server* (a send and a cancel through the canonical API, an incoming
+message through the signed inbound hook, a pause from the page), so the live events are
+published by the server process itself and reach the browser over /ws/live/ with the
+default in-memory channel layer — no Redis needed. The page is never reloaded: a marker
+set on `window` after the first load must still be there at the end.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+from playwright.sync_api import expect, sync_playwright
+from standardwebhooks import Webhook
+
+from messaging.models import Channel, Conversation
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 375, "height": 812}
+TIMEOUT_MS = 10_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_env() -> dict:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return {"SQLITE_PATH": str(db["NAME"])}
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return {
+        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    }
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path):
+    """A daphne process serving portal.asgi on a free port; stopped by PID afterwards."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLITE_PATH")}
+    env.update(database_env(), DJANGO_SETTINGS_MODULE="portal.settings", SECRET_KEY=settings.SECRET_KEY)
+    log = open(tmp_path / "daphne.log", "wb")
+    daphne = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert daphne.poll() is None, (tmp_path / "daphne.log").read_text()
+            try:
+                if httpx.get(f"{base}/admin/login/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "daphne did not start within 30 s"
+            time.sleep(0.1)
+        yield base
+    finally:
+        daphne.terminate()
+        try:
+            daphne.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            daphne.kill()
+            daphne.wait()
+        log.close()
+
+
+def signed(secret: str, payload: dict) -> tuple[str, dict]:
+    body = json.dumps(payload)
+    msg_id, now = f"msg_{time.time_ns()}", datetime.now(UTC)
+    signature = Webhook(secret).sign(msg_id, now, body)
+    return body, {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+def test_the_dashboard_updates_live_in_a_real_browser(server, tmp_path):
+    workspace = factories.create_workspace("Acme")
+    factories.create_user("ops", workspace=workspace, role="admin", is_staff=True)
+    channel = factories.create_channel(workspace, "sms", "sandbox", name="SMS")
+    _, key = factories.create_access_key(workspace, "sender")
+    api = httpx.Client(base_url=server, headers={"Authorization": f"AccessKey {key}"}, timeout=10)
+    messages_url = f"/workspaces/{workspace.id}/channels/{channel.id}/messages"
+
+    sent = api.post(
+        messages_url,
+        json={
+            "receiver": {"contacts": [{"identifierKey": "phonenumber", "identifierValue": "+14155552671"}]},
+            "body": {"type": "text", "text": {"text": "Your code is 4711"}},
+        },
+    )
+    assert sent.status_code == 202, sent.text
+    message_id = sent.json()["id"]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE)
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{server}/")
+            assert "/admin/login/" in page.url
+            page.fill("#id_username", "ops")
+            page.fill("#id_password", "pw-123456789")
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{server}/")
+
+            expect(page.locator("h1")).to_have_text("Acme")
+            expect(page.locator("#live-state")).to_have_text("Live")
+            row = page.locator(f'li[data-message-id="{message_id}"]')
+            expect(row).to_contain_text("Your code is 4711")
+            expect(row.locator('[data-field="statusLabel"]')).to_have_text("accepted")
+            expect(page.locator('[data-counter="queued"]')).to_have_text("1")
+            page.evaluate("window.__notReloaded = true")
+
+            # A status change made by the server shows up in place.
+            assert api.post(f"{messages_url}/{message_id}/cancel").status_code == 200
+            expect(row.locator('[data-field="statusLabel"]')).to_have_text("canceled")
+            expect(row).to_have_attribute("data-status", "canceled")
+            expect(page.locator('[data-counter="queued"]')).to_have_text("0")  # refreshed from the snapshot
+
+            # An incoming message is prepended to the feed.
+            body, headers = signed(
+                channel.inbound_secret,
+                {
+                    "sender": {"identifierKey": "phonenumber", "identifierValue": "+12025550143"},
+                    "body": {"type": "text", "text": {"text": "Is the shop open today?"}},
+                },
+            )
+            assert (
+                httpx.post(
+                    f"{server}/hooks/channels/{channel.id}/inbound", content=body, headers=headers
+                ).status_code
+                < 300
+            )
+            first = page.locator("#feed > li").first
+            expect(first).to_contain_text("Is the shop open today?")
+            expect(first).to_contain_text("+12025550143")
+            expect(first).to_have_attribute("data-direction", "incoming")
+            # ... and its conversation appears with one unread message, which the page marks read.
+            conversation = page.locator("#conversations > li").first
+            expect(conversation.locator('[data-field="unreadCount"]')).to_have_text("1")
+            conversation.get_by_role("button", name="Mark read").click()
+            expect(conversation.locator('[data-field="unreadCount"]')).to_have_text("0")
+            expect(conversation.get_by_role("button", name="Mark read")).to_be_disabled()
+
+            # Pausing from the page (fetch + CSRF) updates the channel row.
+            channel_row = page.locator(f'li[data-channel-id="{channel.id}"]')
+            channel_row.get_by_role("button", name="Pause SMS").click()
+            expect(channel_row.locator('[data-field="state"]')).to_have_text("paused")
+            expect(channel_row.get_by_role("button", name="Resume SMS")).to_be_enabled()
+
+            assert page.evaluate("window.__notReloaded") is True
+            # Usable at phone width: nothing sticks out sideways.
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            page.screenshot(
+                path=os.environ.get("DASHBOARD_SCREENSHOT") or str(tmp_path / "dashboard.png"), full_page=True
+            )
+        finally:
+            browser.close()
+    assert Channel.objects.get(pk=channel.pk).paused
+    assert Conversation.objects.get(workspace=workspace).unread_count == 0
