@@ -62,7 +62,9 @@ def _is_secret_key(key: str) -> bool:
 
 def masked_settings(settings: dict) -> dict:
     """Channel settings as the API shows them: secret values replaced by a mask."""
-    return {k: (MASK if _is_secret_key(k) and v not in (None, "") else v) for k, v in (settings or {}).items()}
+    return {
+        k: (MASK if _is_secret_key(k) and v not in (None, "") else v) for k, v in (settings or {}).items()
+    }
 
 
 def validate_channel_settings(connector: str, settings: dict) -> dict:
@@ -117,19 +119,24 @@ def create_channel(workspace: Workspace, **fields) -> tuple[Channel, dict]:
             extras["endpointId"] = str(endpoint.id)
         return channel, extras
 
-    return _unique_write("name", f"a channel named {fields['name']!r} already exists in this workspace", write)
+    return _unique_write(
+        "name", f"a channel named {fields['name']!r} already exists in this workspace", write
+    )
 
 
 def update_channel(channel: Channel, **fields) -> Channel:
     for fixed in ("platform", "connector"):
         if fixed in fields and fields.pop(fixed) != getattr(channel, fixed):
-            raise ValidationFailed.field(fixed, "cannot be changed after creation; create a new channel instead")
+            raise ValidationFailed.field(
+                fixed, "cannot be changed after creation; create a new channel instead"
+            )
     if "name" in fields:
         _check_channel_name(channel.workspace, fields["name"], exclude_pk=channel.pk)
     if "settings" in fields:
         # A masked value sent back unchanged keeps the stored secret.
         incoming = {
-            k: (channel.settings.get(k) if v == MASK and _is_secret_key(k) else v) for k, v in fields["settings"].items()
+            k: (channel.settings.get(k) if v == MASK and _is_secret_key(k) else v)
+            for k, v in fields["settings"].items()
         }
         fields["settings"] = validate_channel_settings(channel.connector, incoming)
     for name, value in fields.items():
@@ -167,7 +174,9 @@ def create_tag(workspace: Workspace, name: str) -> Tag:
     name = name.strip().lower()
     _check_tag_name(workspace, name)
     return _unique_write(
-        "name", f"a tag named {name!r} already exists", lambda: Tag.objects.create(workspace=workspace, name=name)
+        "name",
+        f"a tag named {name!r} already exists",
+        lambda: Tag.objects.create(workspace=workspace, name=name),
     )
 
 
@@ -205,14 +214,18 @@ def template_variables(content: dict) -> list[str]:
 
 def validate_template_content(content: Any) -> dict:
     if not isinstance(content, dict) or not content:
-        raise ValidationFailed.field("content", 'must be an object of platforms, e.g. {"sms": {"text": "Hi {{name}}"}}')
+        raise ValidationFailed.field(
+            "content", 'must be an object of platforms, e.g. {"sms": {"text": "Hi {{name}}"}}'
+        )
     for platform, block in content.items():
         if platform not in PLATFORMS and platform not in EXTRA_CONTENT_KEYS:
             raise ValidationFailed.field(
                 f"content.{platform}", f"is not a platform (one of {', '.join(PLATFORMS)}) or 'default'"
             )
         if not isinstance(block, dict) or not block:
-            raise ValidationFailed.field(f"content.{platform}", 'must be an object of strings, e.g. {"text": "..."}')
+            raise ValidationFailed.field(
+                f"content.{platform}", 'must be an object of strings, e.g. {"text": "..."}'
+            )
         for part, text in block.items():
             if not isinstance(text, str):
                 raise ValidationFailed.field(f"content.{platform}.{part}", "must be a string")
@@ -232,7 +245,9 @@ def create_template(workspace: Workspace, name: str, content: Any, locale: str =
     _check_template_name(workspace, name, locale)
 
     def write() -> Template:
-        template = Template.objects.create(workspace=workspace, name=name, locale=locale, content=content, version=1)
+        template = Template.objects.create(
+            workspace=workspace, name=name, locale=locale, content=content, version=1
+        )
         TemplateVersion.objects.create(template=template, version=1, content=content)
         return template
 
@@ -248,7 +263,10 @@ def update_template(template: Template, **fields) -> Template:
         return template
     if "name" in changed or "locale" in changed:
         _check_template_name(
-            template.workspace, changed.get("name", template.name), changed.get("locale", template.locale), template.pk
+            template.workspace,
+            changed.get("name", template.name),
+            changed.get("locale", template.locale),
+            template.pk,
         )
 
     def write() -> Template:

@@ -23,7 +23,9 @@ class StrictSerializer(serializers.Serializer):
             for key in data:
                 field = self.fields.get(key)
                 if field is None:
-                    problems[key] = [f"is not a field of this resource (fields: {', '.join(self._writable())})"]
+                    problems[key] = [
+                        f"is not a field of this resource (fields: {', '.join(self._writable())})"
+                    ]
                 elif field.read_only:
                     problems[key] = ["is read-only"]
             if problems:
@@ -88,9 +90,13 @@ class ChannelSerializer(StrictSerializer):
 
 class ChannelCreatedSerializer(ChannelSerializer):
     inboundSecret = serializers.CharField(
-        read_only=True, required=False, help_text="sandbox/webhook channels: signs inbound hooks; shown only now"
+        read_only=True,
+        required=False,
+        help_text="sandbox/webhook channels: signs inbound hooks; shown only now",
     )
-    endpointId = serializers.UUIDField(read_only=True, required=False, help_text="engine channels: the first device")
+    endpointId = serializers.UUIDField(
+        read_only=True, required=False, help_text="engine channels: the first device"
+    )
     endpointToken = serializers.CharField(
         read_only=True, required=False, help_text="engine channels: the first device's token; shown only now"
     )
@@ -101,7 +107,9 @@ class ChannelCreatedSerializer(ChannelSerializer):
 
 class IdentifierSerializer(StrictSerializer):
     key = serializers.ChoiceField(choices=IdentifierKey.choices)
-    value = serializers.CharField(max_length=320, help_text="Phone numbers are stored in E.164, emails lower-cased")
+    value = serializers.CharField(
+        max_length=320, help_text="Phone numbers are stored in E.164, emails lower-cased"
+    )
 
 
 class ContactSerializer(StrictSerializer):
@@ -188,7 +196,9 @@ class WebhookSubscriptionSerializer(StrictSerializer):
 
 
 class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
-    signingKey = serializers.CharField(read_only=True, help_text="whsec_...; verifies our signatures; shown only now")
+    signingKey = serializers.CharField(
+        read_only=True, help_text="whsec_...; verifies our signatures; shown only now"
+    )
 
 
 class AttemptSerializer(serializers.Serializer):

@@ -140,12 +140,17 @@ def crud_schema(tag: str, serializer, created=None, filters: tuple = ()):
             operation_id=f"{tag}_list", tags=[tag], parameters=PAGE_PARAMS + list(filters), responses=page
         ),
         post=extend_schema(
-            operation_id=f"{tag}_create", tags=[tag], request=serializer, responses={201: created or serializer}
+            operation_id=f"{tag}_create",
+            tags=[tag],
+            request=serializer,
+            responses={201: created or serializer},
         ),
     )
     item = extend_schema_view(
         get=extend_schema(operation_id=f"{tag}_get", tags=[tag], responses=serializer),
-        patch=extend_schema(operation_id=f"{tag}_update", tags=[tag], request=serializer, responses=serializer),
+        patch=extend_schema(
+            operation_id=f"{tag}_update", tags=[tag], request=serializer, responses=serializer
+        ),
         delete=extend_schema(operation_id=f"{tag}_delete", tags=[tag], responses={204: None}),
     )
     return collection, item
