@@ -163,3 +163,22 @@ def test_another_workspaces_contact_is_not_found(api, workspace, other_workspace
     assert client.patch(url(workspace, foreign.id), {"displayName": "Mine"}, format="json").status_code == 404
     foreign.refresh_from_db()
     assert foreign.display_name == "Theirs"
+
+
+def test_a_list_page_costs_the_same_queries_however_many_contacts(api, workspace, admin_key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api.key(admin_key)
+
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url(workspace)).status_code == 200
+        return len(ctx)
+
+    factories.create_contact(workspace, phone="+12015550123", email="a@example.com")
+    queries_for_list()  # the key's first use also records last_used_at
+    few = queries_for_list()
+    for i in range(6):
+        factories.create_contact(workspace, email=f"p{i}@example.com")
+    assert queries_for_list() == few

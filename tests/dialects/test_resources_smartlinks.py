@@ -133,3 +133,25 @@ def test_another_workspaces_smartlink_and_clicks_are_not_found(api, workspace, o
     assert client.patch(url(workspace, foreign.id), {"active": False}, format="json").status_code == 404
     foreign.refresh_from_db()
     assert foreign.active is True
+
+
+def test_a_list_page_costs_the_same_queries_however_many_links(api, workspace, admin_key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api.key(admin_key)
+
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            body = client.get(url(workspace)).json()
+        assert all(row["clicks"] == 1 for row in body["results"])
+        return len(ctx)
+
+    first = SmartLink.objects.create(workspace=workspace, linkid=1, url="https://example.com")
+    make_click(workspace, first, "c1", timezone.now())
+    queries_for_list()  # the key's first use also records last_used_at
+    few = queries_for_list()
+    for i in range(2, 7):
+        link = SmartLink.objects.create(workspace=workspace, linkid=i, url="https://example.com")
+        make_click(workspace, link, f"c{i}", timezone.now())
+    assert queries_for_list() == few
