@@ -9,16 +9,17 @@ otherwise a contact is created. A bad row is reported with its line number and r
 on stderr and skipped; the good rows are still imported.
 
 Fast by design: rows are handled in chunks, each chunk's existing identifiers are fetched
-in one query per key, and contacts and identifiers are written with bulk_create /
-bulk_update in one transaction per chunk.
+in one query per key, and contacts and identifiers are written with one executemany
+per table in one transaction per chunk (see insert_rows below).
 """
 
 import csv
 import sys
+import uuid
 from dataclasses import dataclass, field
 
 from django.core.management.base import CommandError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -31,19 +32,20 @@ CHUNK_SIZE = 1000
 MAX_REPORTED_ERRORS = 100
 CHUNK_RETRIES = 3
 
-# Normalised header → what the column holds. Anything else is an attribute.
+# Normalised header → what the column holds. Anything else is an attribute. Plain str
+# values, not enum members: they are hashed for every identifier of every row.
 COLUMN_ALIASES = {
     "displayname": "display_name",
     "name": "display_name",
     "fullname": "display_name",
-    "phonenumber": IdentifierKey.PHONENUMBER,
-    "phone": IdentifierKey.PHONENUMBER,
-    "msisdn": IdentifierKey.PHONENUMBER,
-    "mobile": IdentifierKey.PHONENUMBER,
-    "emailaddress": IdentifierKey.EMAILADDRESS,
-    "email": IdentifierKey.EMAILADDRESS,
-    "customerid": IdentifierKey.CUSTOMERID,
-    "userid": IdentifierKey.USERID,
+    "phonenumber": IdentifierKey.PHONENUMBER.value,
+    "phone": IdentifierKey.PHONENUMBER.value,
+    "msisdn": IdentifierKey.PHONENUMBER.value,
+    "mobile": IdentifierKey.PHONENUMBER.value,
+    "emailaddress": IdentifierKey.EMAILADDRESS.value,
+    "email": IdentifierKey.EMAILADDRESS.value,
+    "customerid": IdentifierKey.CUSTOMERID.value,
+    "userid": IdentifierKey.USERID.value,
 }
 IDENTIFIER_KEYS = tuple(IdentifierKey.values)
 
@@ -106,14 +108,18 @@ class Command(SwitchboardCommand):
         except IsADirectoryError:
             raise CommandError(f"FILE.csv: {path} is a directory") from None
         except UnicodeDecodeError as exc:
-            raise CommandError(f"FILE.csv: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise CommandError(
+                f"FILE.csv: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
         except csv.Error as exc:
             raise CommandError(f"FILE.csv: {path} is not valid CSV ({exc})") from None
         report = self.report
         self.emit(
             options,
             report.as_dict(),
-            [f"Imported {path}: {report.created} created, {report.updated} updated, {report.rejected} rejected"],
+            [
+                f"Imported {path}: {report.created} created, {report.updated} updated, {report.rejected} rejected"
+            ],
         )
 
     # --- reading ----------------------------------------------------------------------
@@ -144,7 +150,9 @@ class Command(SwitchboardCommand):
         if chunk:
             self.write_chunk(workspace, chunk)
 
-    def parse_row(self, workspace: Workspace, line: int, header: list[str], roles: list, values: list[str]) -> Row:
+    def parse_row(
+        self, workspace: Workspace, line: int, header: list[str], roles: list, values: list[str]
+    ) -> Row:
         if len(values) != len(header):
             raise RowError(f"has {len(values)} fields, the header has {len(header)}")
         row = Row(line=line, display_name="", identifiers={}, attributes={})
@@ -198,13 +206,17 @@ class Command(SwitchboardCommand):
 
     def plan_and_write(self, workspace: Workspace, rows: list[Row]) -> tuple[int, int, list[tuple[int, str]]]:
         owner = self.existing_owners(workspace, rows)  # (key, value) → contact id
-        existing = Contact.objects.in_bulk({cid for cid in owner.values()})
-        new_contacts: dict = {}  # id → Contact created in this chunk
-        touched: dict = {}  # id → existing Contact changed in this chunk
-        new_identifiers: list[ContactIdentifier] = []
+        # id → [display_name, attributes, changed?] of contacts that exist already
+        existing = {
+            cid: [name, attrs or {}, False]
+            for cid, name, attrs in Contact.objects.filter(id__in=set(owner.values())).values_list(
+                "id", "display_name", "attributes"
+            )
+        }
+        new_contacts: dict = {}  # id → [display_name, attributes] of contacts made here
+        new_identifiers: list[tuple] = []
         created = updated = 0
         rejected: list[tuple[int, str]] = []
-        now = timezone.now()
         for row in rows:
             owners = {owner[(k, v)] for k, v in row.identifiers.items() if (k, v) in owner}
             if len(owners) > 1:
@@ -213,39 +225,46 @@ class Command(SwitchboardCommand):
                 continue
             if owners:
                 contact_id = owners.pop()
-                contact = new_contacts.get(contact_id) or existing[contact_id]
-                if row.display_name:
-                    contact.display_name = row.display_name
-                contact.attributes = {**(contact.attributes or {}), **row.attributes}
-                if contact_id not in new_contacts:
-                    contact.updated_at = now
-                    touched[contact_id] = contact
+                self.merge(new_contacts.get(contact_id) or existing[contact_id], row)
                 updated += 1
             else:
-                contact = Contact(
-                    workspace=workspace,
-                    display_name=row.display_name,
-                    attributes=row.attributes,
-                    created_at=now,
-                    updated_at=now,
-                )
-                new_contacts[contact.id] = contact
+                contact_id = uuid.uuid4()
+                new_contacts[contact_id] = [row.display_name, row.attributes, True]
                 created += 1
             for key, value in row.identifiers.items():
                 if (key, value) not in owner:
-                    owner[(key, value)] = contact.id
-                    new_identifiers.append(
-                        ContactIdentifier(workspace=workspace, contact_id=contact.id, key=key, value=value)
-                    )
-        # Contact ids are UUIDs made here, so identifiers can point at them before the
-        # insert and no backend needs to return ids from bulk_create.
-        Contact.objects.bulk_create(new_contacts.values(), batch_size=500)
-        if touched:
-            Contact.objects.bulk_update(touched.values(), ["display_name", "attributes", "updated_at"], batch_size=500)
-        # No ignore_conflicts: a conflict here means a concurrent writer, and silently
-        # dropping the identifier would leave an orphan contact. write_chunk retries.
-        ContactIdentifier.objects.bulk_create(new_identifiers, batch_size=500)
+                    owner[(key, value)] = contact_id
+                    new_identifiers.append((contact_id, key, value))
+        now = timezone.now()
+        insert_rows(
+            Contact,
+            {"workspace_id": workspace.id, "created_at": now, "updated_at": now},
+            ("id", "display_name", "attributes"),
+            [(cid, name, attrs) for cid, (name, attrs, _) in new_contacts.items()],
+        )
+        # Only contacts whose name or attributes really changed are written (a re-import
+        # of the same file writes nothing but the new identifiers).
+        update_rows(
+            Contact,
+            {"updated_at": now},
+            ("display_name", "attributes"),
+            [(cid, name, attrs) for cid, (name, attrs, changed) in existing.items() if changed],
+        )
+        # A conflict here means a concurrent writer added one of these identifiers since
+        # existing_owners() read them: the IntegrityError rolls the chunk back and
+        # write_chunk plans it again (ignore_conflicts would leave an orphan contact).
+        insert_rows(
+            ContactIdentifier, {"workspace_id": workspace.id}, ("contact_id", "key", "value"), new_identifiers
+        )
         return created, updated, rejected
+
+    @staticmethod
+    def merge(state: list, row: Row) -> None:
+        """Apply a row to [display_name, attributes, changed]: a name replaces, attributes merge."""
+        name = row.display_name or state[0]
+        attributes = {**state[1], **row.attributes}
+        if name != state[0] or attributes != state[1]:
+            state[0], state[1], state[2] = name, attributes, True
 
     @staticmethod
     def existing_owners(workspace: Workspace, rows: list[Row]) -> dict[tuple[str, str], object]:
@@ -260,3 +279,68 @@ class Command(SwitchboardCommand):
             ).values_list("value", "contact_id"):
                 owner[(key, value)] = contact_id
         return owner
+
+
+# --- raw bulk writes ---------------------------------------------------------------------
+# bulk_create/bulk_update build a model instance per row and (for updates) one huge CASE
+# expression; for 100k rows that costs more than the database work. These write the same
+# rows with one executemany, preparing each value with its field's own get_db_prep_save
+# (so UUIDs, JSON and datetimes are stored exactly as the ORM stores them, on SQLite and
+# PostgreSQL alike) and preparing per-chunk constants once.
+
+
+def _prepared_constants(model, constants: dict, varying: tuple[str, ...], connection) -> dict[str, object]:
+    """Every column not given per row: the given constant or the field's default."""
+    out = {}
+    for model_field in model._meta.concrete_fields:
+        name = model_field.attname
+        if name in varying or (name not in constants and model_field.db_returning):
+            continue  # per-row values, or an auto-increment id the database assigns
+        value = constants[name] if name in constants else model_field.get_default()
+        out[model_field.column] = model_field.get_db_prep_save(value, connection)
+    return out
+
+
+def insert_rows(model, constants: dict, varying: tuple[str, ...], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    qn = connection.ops.quote_name
+    fixed = _prepared_constants(model, constants, varying, connection)
+    fields = [model._meta.get_field(name) for name in varying]
+    columns = [*fixed, *(f.column for f in fields)]
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        qn(model._meta.db_table), ", ".join(qn(c) for c in columns), ", ".join(["%s"] * len(columns))
+    )
+    fixed_values = tuple(fixed.values())
+    params = [
+        fixed_values + tuple(f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True))
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def update_rows(model, constants: dict, varying: tuple[str, ...], rows: list[tuple]) -> None:
+    """UPDATE by primary key; each row is (pk, *values of `varying`)."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    qn = connection.ops.quote_name
+    pk = model._meta.pk
+    fixed = {
+        model._meta.get_field(n).column: model._meta.get_field(n).get_db_prep_save(v, connection)
+        for n, v in constants.items()
+    }
+    fields = [model._meta.get_field(name) for name in varying]
+    assignments = [f"{qn(c)} = %s" for c in [*fixed, *(f.column for f in fields)]]
+    sql = f"UPDATE {qn(model._meta.db_table)} SET {', '.join(assignments)} WHERE {qn(pk.column)} = %s"
+    fixed_values = tuple(fixed.values())
+    params = [
+        fixed_values
+        + tuple(f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True))
+        + (pk.get_db_prep_save(row_pk, connection),)
+        for row_pk, *values in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
