@@ -29,3 +29,9 @@ from messaging.services import webhooks as _webhooks  # noqa: E402
 signals.message_status_changed.connect(_webhooks.on_status_changed, dispatch_uid="webhooks.status")
 signals.message_received.connect(_webhooks.on_received, dispatch_uid="webhooks.incoming")
 db_signals.post_migrate.connect(_webhooks.on_post_migrate, dispatch_uid="webhooks.schedule")
+
+# The engine device protocol (seed 000): device request timeouts and conversation sync
+# schedules (messaging.engine.schedules).
+from messaging.engine import schedules as _engine_schedules  # noqa: E402
+
+db_signals.post_migrate.connect(_engine_schedules.on_post_migrate, dispatch_uid="engine.schedules")
