@@ -454,6 +454,12 @@ class Message(models.Model):
     )
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
     external_id = models.CharField(max_length=200, blank=True, help_text="Id given by a device or app")
+    # An app user's inbox copy (seed 003): the message it was copied from — the sender's
+    # outgoing row of a user-to-user message, or an app-channel message (seed 002
+    # appmessaging). The app's delivery/read reports on the copy move the origin.
+    origin = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbox_copies"
+    )
     # dispatch bookkeeping (messaging.services.dispatch)
     due_at = models.DateTimeField(null=True, blank=True, help_text="When the dispatcher may pick it up")
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -474,6 +480,8 @@ class Message(models.Model):
             models.Index(fields=["workspace", "transid"], name="message_transid"),
             # Dashboard counters: per-status counts of one workspace, recent ones by time.
             models.Index(fields=["workspace", "status", "last_status_at"], name="message_ws_status_time"),
+            # App-user sync (seed 003): a conversation's messages changed since a time.
+            models.Index(fields=["conversation", "updated_at"], name="message_conv_updated"),
         ]
         constraints = [
             # A device or webhook that reports the same incoming message twice stores it once
@@ -702,3 +710,15 @@ class SandboxSend(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
     attempt = models.PositiveSmallIntegerField()
     at = models.DateTimeField(default=dj_tz.now)
+
+
+# --- rate limits (seed 003) -------------------------------------------------------------------
+
+
+class RateCounter(models.Model):
+    """A fixed-window request counter shared by every web process (messaging.dialects.
+    user_messages.throttle): one row per key, reset when a new window starts."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
