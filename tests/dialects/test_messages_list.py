@@ -199,3 +199,23 @@ def test_lists_need_a_key_and_hide_other_workspaces(api, foreign_key, workspace,
     assert resp.status_code == 404
     assert api.key(foreign_key).get(channel_url(sms_channel)).status_code == 404
     assert Message.objects.count() == 1
+
+
+def test_the_schema_documents_the_messages_and_upload_endpoints(api, db):
+    resp = api.get("/api/schema/", {"format": "json"})
+    assert resp.status_code == 200
+    paths = resp.json()["paths"]
+    channel_messages = "/workspaces/{workspace_id}/channels/{channel_id}/messages"
+    assert paths[channel_messages]["post"]["operationId"] == "channel_messages_send"
+    assert paths[channel_messages]["post"]["summary"] == "Send a message"
+    assert "202" in paths[channel_messages]["post"]["responses"]
+    assert paths[channel_messages]["get"]["operationId"] == "channel_messages_list"
+    for path in (
+        "/workspaces/{workspace_id}/channels/{channel_id}/batch/messages",
+        "/workspaces/{workspace_id}/channels/{channel_id}/messages/{message_id}",
+        "/workspaces/{workspace_id}/channels/{channel_id}/messages/{message_id}/cancel",
+        "/workspaces/{workspace_id}/messages",
+        "/workspaces/{workspace_id}/presigned-upload",
+        "/workspaces/{workspace_id}/channels/{channel_id}/presigned-upload",
+    ):
+        assert path in paths
