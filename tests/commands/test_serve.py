@@ -1,0 +1,168 @@
+"""`manage.py serve` as a real process: daphne answers, a qcluster child runs, and one
+SIGINT stops the whole process tree."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+DEADLINE = 90  # seconds: two Django start-ups on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        for child in children_of(todo.pop()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_until(predicate, deadline: float, what: str):
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def server_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
+    # A private migrated SQLite file: the test's own database is not visible to other processes.
+    env.update(SQLITE_PATH=str(tmp_path / "serve.sqlite3"), Q_WORKERS="1", DJANGO_SETTINGS_MODULE="portal.settings")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=settings.BASE_DIR, env=env, check=True
+    )
+    return env
+
+
+def test_it_serves_runs_the_workers_and_stops_everything_on_sigint(server_env, tmp_path):
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=settings.BASE_DIR,
+        env=server_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + DEADLINE
+        wait_until(lambda: get_status(f"http://127.0.0.1:{port}/admin/login/") == 200, deadline, "daphne")
+        tree = wait_until(
+            lambda: (pids := descendants(proc.pid)) and any("qcluster" in cmdline(p) for p in pids) and pids,
+            deadline,
+            "the qcluster child",
+        )
+        kinds = {p: cmdline(p) for p in children_of(proc.pid)}
+        assert any("daphne" in c and f"-p {port}" in c for c in kinds.values()), kinds
+        assert any("qcluster" in c for c in kinds.values()), kinds
+        assert len(tree) > 2, "the cluster runs worker processes under qcluster"
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        wait_until(lambda: not any(alive(p) for p in tree), time.monotonic() + 15, "every child to exit")
+        log.seek(0)
+        output = log.read()
+        assert f"Admin:     http://127.0.0.1:{port}/admin/" in output
+        assert f"API docs:  http://127.0.0.1:{port}/api/docs/" in output
+        assert "serve: stopped" in output
+    finally:
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_it_stops_the_web_server_when_the_workers_die(server_env, tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=settings.BASE_DIR,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + DEADLINE
+        wait_until(lambda: get_status(f"http://127.0.0.1:{port}/admin/login/") == 200, deadline, "daphne")
+        cluster = wait_until(
+            lambda: next((p for p in children_of(proc.pid) if "qcluster" in cmdline(p)), None), deadline, "qcluster"
+        )
+        tree = descendants(proc.pid)
+        os.killpg(cluster, signal.SIGKILL)  # the cluster and its workers die unexpectedly
+        assert proc.wait(timeout=30) != 0
+        wait_until(lambda: not any(alive(p) for p in tree), time.monotonic() + 15, "daphne to exit")
+        assert "qcluster exited with status" in proc.stderr.read()
+    finally:
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_a_bad_port_is_refused(tmp_path):
+    env = {**os.environ, "SQLITE_PATH": str(tmp_path / "unused.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--port", "99999"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "--port: 99999 is not a port number" in result.stderr
