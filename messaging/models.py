@@ -354,6 +354,8 @@ class AppUser(models.Model):
                 fields=["workspace", "msisdn"], condition=~Q(msisdn=""), name="appuser_msisdn_unique"
             ),
         ]
+        # The 004 dialect logs in by username alone, across workspaces (no api key).
+        indexes = [models.Index(fields=["username"], name="appuser_username")]
 
     def __str__(self) -> str:
         return self.username
@@ -482,6 +484,8 @@ class Message(models.Model):
             models.Index(fields=["workspace", "status", "last_status_at"], name="message_ws_status_time"),
             # App-user sync (seed 003): a conversation's messages changed since a time.
             models.Index(fields=["conversation", "updated_at"], name="message_conv_updated"),
+            # All messages (seed 004): a user's conversations' messages after a time, oldest first.
+            models.Index(fields=["conversation", "created_at", "id"], name="message_conv_created"),
         ]
         constraints = [
             # A device or webhook that reports the same incoming message twice stores it once
