@@ -79,4 +79,22 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, proc: subprocess.
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"process exited {proc.returncode}: {output(proc)}")
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    tail = output(proc) if proc is not None else ""
+    raise AssertionError(f"condition not met within {timeout} s\n{tail}")
+
+
+def queue_name() -> str:
+    """A queue of this test process's own: on a shared Redis, another process's cluster
+    must not take (and run against its own database) the tasks this test queues."""
+    return f"sbtest{os.getpid()}"
+
+
+CLUSTER = (
+    "from django_q.conf import Conf; Conf.CLUSTER_NAME = {name!r}; "
+    "from django.core.management import call_command; call_command('qcluster')"
+)
+
+
+def start_cluster(**env: str) -> subprocess.Popen:
+    """`manage.py qcluster` on this test's database, serving queue_name()."""
+    return start(["shell", "-c", CLUSTER.format(name=queue_name())], **env)

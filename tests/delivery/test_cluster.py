@@ -19,11 +19,12 @@ def q_sync(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", procs.queue_name())
 
 
 @pytest.fixture
 def cluster(transactional_db):
-    proc = procs.start(["qcluster"], Q_WORKERS="2", DISPATCH_BATCH_SIZE="50")
+    proc = procs.start_cluster(Q_WORKERS="2", DISPATCH_BATCH_SIZE="50")
     try:
         yield proc
     finally:
