@@ -35,3 +35,17 @@ db_signals.post_migrate.connect(_webhooks.on_post_migrate, dispatch_uid="webhook
 from messaging.engine import schedules as _engine_schedules  # noqa: E402
 
 db_signals.post_migrate.connect(_engine_schedules.on_post_migrate, dispatch_uid="engine.schedules")
+
+# Seed 002: deliveryInfoNotification to notify URLs on every 002 delivery-status change, and
+# the retry sweep's schedule (messaging.notify).
+from messaging import notify as _notify  # noqa: E402
+
+signals.message_status_changed.connect(_notify.on_status_changed, dispatch_uid="notify.status")
+db_signals.post_migrate.connect(_notify.on_post_migrate, dispatch_uid="notify.schedule")
+
+# Bulk inserts (the 002 dialect's 1000 destinations) batched by SQLite's real variable limit.
+from django.db.backends.signals import connection_created  # noqa: E402
+
+from messaging.services import send as _send  # noqa: E402
+
+connection_created.connect(_send.use_sqlite_variable_limit, dispatch_uid="send.sqlite_limit")

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from messaging.dialects.channels_api import uploads as channels_api_uploads
+from messaging.links import views as links_views
 
 urlpatterns = [
     path("workspaces/", include("messaging.dialects.channels_api.urls")),
@@ -10,6 +11,10 @@ urlpatterns = [
     path("media/upload/", channels_api_uploads.upload_receiver, name="media-upload"),
     path("media/<uuid:media_id>/<str:filename>", channels_api_uploads.media_file, name="media-file"),
     path("media/<uuid:media_id>", channels_api_uploads.media_file, name="media-file-by-id"),
+    # Seed 002: POST resources/v1/messaging and GET resources/v1/messaging/status/<transid>.
+    path("resources/v1/", include("messaging.dialects.multichannel.urls")),
+    # Smart/short link redirects with click logging (SPEC §3.7).
+    path("l/<str:code>", links_views.follow, name="short-link"),
     # The portal dashboard at "/" and its small endpoints under "portal/".
     path("", include("messaging.portal.urls")),
 ]

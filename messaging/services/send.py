@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
@@ -35,11 +35,12 @@ from messaging.models import (
     Direction,
     Message,
     MessageEvent,
+    ShortLink,
     Status,
     Tag,
     Workspace,
 )
-from messaging.services import dispatch
+from messaging.services import dispatch, smartlinks
 from messaging.services import templates as tpl
 from messaging.services.contacts import get_or_create_by_identifier
 from messaging.services.identifiers import normalize
@@ -148,6 +149,124 @@ def cancel_message(message: Message, actor: str = "") -> Message:
     return message
 
 
+@dataclass
+class Outgoing:
+    """One message for accept_prepared(): a dialect that validated its own request (the 002
+    dialect) says which channel, which address (identifier key, normalised value) and
+    which body; `fields` are further Message fields (PREPARED_FIELDS)."""
+
+    channel: Channel
+    address: tuple[str, str]
+    body: dict
+    fields: dict
+
+
+PREPARED_FIELDS = EXTRA_FIELDS | {"validity", "expires_at", "template", "template_info", "sender", "reference"}
+
+
+def accept_prepared(
+    workspace: Workspace, items: list[Outgoing], actor: str = "", links: "smartlinks.Plan | None" = None
+) -> list[Message]:
+    """Commit many already-validated messages (one address each) in one transaction with a
+    constant number of queries: contacts by bulk lookup and bulk create, then bulk inserts
+    of messages, receiver links, short links and first events. `links` are the smart links
+    the request uses, expanded per message (each recipient gets its own short URL)."""
+    for channel in {item.channel.id: item.channel for item in items}.values():
+        _check_channel(workspace, channel)
+    for item in items:
+        unknown = set(item.fields) - PREPARED_FIELDS
+        if unknown:
+            raise TypeError(f"unknown Message fields: {', '.join(sorted(unknown))}")
+    now = timezone.now()
+    with transaction.atomic():
+        owners = contacts_for(workspace, {item.address for item in items})
+        messages = [_prepared_message(workspace, item, owners[item.address], now) for item in items]
+        short_links = [row for m in messages for row in smartlinks.expand(m, links, now)] if links else []
+        Message.objects.bulk_create(messages)
+        ShortLink.objects.bulk_create(short_links)
+        ContactLink = Message.contacts.through
+        ContactLink.objects.bulk_create([ContactLink(message_id=m.id, contact_id=m.contact_id) for m in messages])
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(message=m, status=m.status, actor=actor[:ACTOR_MAX], at=now) for m in messages]
+        )
+        publish_status_changes([StatusChange(m.id, workspace.id, m.channel_id, m.status, "", now) for m in messages])
+        transaction.on_commit(lambda: dispatch.request_dispatch())
+    return messages
+
+
+def _prepared_message(workspace: Workspace, item: Outgoing, contact_id, now: datetime) -> Message:
+    key, value = item.address
+    fields = dict(item.fields)
+    validity = fields.pop("validity", None) or item.channel.default_validity
+    fields.setdefault("expires_at", now + timedelta(seconds=validity))
+    return Message(
+        workspace=workspace,
+        channel=item.channel,
+        direction=Direction.OUTGOING,
+        receiver={"contacts": [{"id": str(contact_id), "identifierKey": key, "identifierValue": value}]},
+        contact_id=contact_id,
+        body=item.body,
+        validity=validity,
+        status=Status.ACCEPTED,
+        due_at=now,
+        last_status_at=now,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+
+
+def contacts_for(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
+    """Contact id per (identifier key, normalised value), creating the missing contacts in
+    bulk. Safe under concurrency: identifiers are inserted with ignore_conflicts and read
+    back, so a request that lost a race to create the same identifier uses the winner's
+    contact and removes its own unused one."""
+    owners = _identifier_owners(workspace, addresses)
+    missing = sorted(addresses - owners.keys())
+    if not missing:
+        return owners
+    new = {address: Contact(workspace=workspace) for address in missing}
+    Contact.objects.bulk_create(new.values())
+    ContactIdentifier.objects.bulk_create(
+        [ContactIdentifier(workspace=workspace, contact=c, key=k, value=v) for (k, v), c in new.items()],
+        ignore_conflicts=True,
+    )
+    created = _identifier_owners(workspace, set(missing))
+    losers = [c.id for address, c in new.items() if created.get(address) != c.id]
+    if losers:
+        Contact.objects.filter(id__in=losers).delete()
+    owners.update(created)
+    return owners
+
+
+def _identifier_owners(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
+    by_key: dict[str, list[str]] = {}
+    for key, value in addresses:
+        by_key.setdefault(key, []).append(value)
+    if not by_key:
+        return {}
+    match = Q()
+    for key, values in by_key.items():
+        match |= Q(key=key, value__in=values)
+    rows = ContactIdentifier.objects.filter(match, workspace=workspace).values_list("key", "value", "contact_id")
+    return {(key, value): contact_id for key, value, contact_id in rows}
+
+
+def use_sqlite_variable_limit(sender, connection, **kwargs) -> None:
+    """connection_created handler: let Django batch bulk inserts by SQLite's real limit.
+
+    Django 5.2 assumes SQLite's old compile-time default of 999 variables per statement,
+    so a bulk insert of 1,000 messages (~50 columns) became ~50 INSERTs. SQLite since
+    3.32 allows 32,766 (this build may allow more); Django 6 reads the limit the same way.
+    """
+    if connection.vendor != "sqlite":
+        return
+    import sqlite3
+
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    connection.features.max_query_params = max(999, min(limit, 32766))
+
+
 def parse_rfc3339(value, field: str) -> datetime:
     """An RFC 3339 timestamp with its offset (e.g. 2025-01-31T09:00:00Z); naming `field` otherwise."""
     if isinstance(value, datetime):
@@ -191,7 +310,11 @@ def _accept(
             except ValidationFailed as exc:
                 raise _prefixed(exc, prefix(index)) from None
         messages = [p.message for p in prepared]
+        # {smartlink:N} tokens and tracked links (shortLinks / enableLinkTracking) rewrite
+        # the bodies before they are stored; their ShortLink rows follow the messages.
+        short_links = smartlinks.prepare_canonical(workspace, messages, now)
         Message.objects.bulk_create(messages)
+        ShortLink.objects.bulk_create(short_links)
         _link(workspace, prepared)
         MessageEvent.objects.bulk_create(
             [MessageEvent(message=m, status=m.status, actor=actor[:ACTOR_MAX], at=now) for m in messages]
