@@ -16,30 +16,9 @@ from messaging.services import send
 
 
 def validated(serializer: serializers.Serializer) -> dict:
-    """validated_data, or a ValidationError whose list positions read `field[3]`.
-
-    DRF reports errors inside lists as {index: errors}; the canonical error handler joins
-    keys with dots, which would give `receiver.contacts.0.id` instead of the documented
-    `receiver.contacts[0].id`.
-    """
-    if not serializer.is_valid():
-        raise serializers.ValidationError(bracket_indexes(serializer.errors))
+    """validated_data, or a ValidationError the error handler names like `receiver.contacts[0].id`."""
+    serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def bracket_indexes(detail):
-    if isinstance(detail, list):
-        return [bracket_indexes(item) for item in detail]
-    if not isinstance(detail, dict):
-        return detail
-    out: dict = {}
-    for key, value in detail.items():
-        value = bracket_indexes(value)
-        if isinstance(value, dict) and value and all(isinstance(k, int) for k in value):
-            out.update({f"{key}[{index}]": item for index, item in value.items()})
-        else:
-            out[key] = value
-    return out
 
 
 # --- request ----------------------------------------------------------------------------

@@ -53,7 +53,12 @@ def paginate(queryset: QuerySet, request, pk_field: str = "id") -> tuple[list, s
     qs = queryset.order_by("-created_at", f"-{pk_field}")
     if token:
         created_at, pk = decode_token(token)
-        qs = qs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, **{f"{pk_field}__lt": pk}))
+        # The redundant created_at__lte lets the planner seek the index to the cursor
+        # instead of scanning the workspace's rows (SQLite does not derive it from the OR).
+        qs = qs.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, **{f"{pk_field}__lt": pk}),
+            created_at__lte=created_at,
+        )
     rows = list(qs[: limit + 1])
     next_token = None
     if len(rows) > limit:

@@ -44,21 +44,6 @@ def page_body(rows: list, token: str | None) -> dict:
     return body
 
 
-def index_errors(detail):
-    """DRF reports errors of list items as {index: errors}; turn those into lists so the
-    error handler names them `identifiers[0].value`, like the services' own errors."""
-    if isinstance(detail, dict):
-        if detail and all(isinstance(k, int) for k in detail):
-            items: list = [{} for _ in range(max(detail) + 1)]
-            for k, v in detail.items():
-                items[k] = index_errors(v)
-            return items
-        return {k: index_errors(v) for k, v in detail.items()}
-    if isinstance(detail, list):
-        return [index_errors(v) for v in detail]
-    return detail
-
-
 class WorkspaceResourceView(GenericAPIView):
     """Base: the workspace of the URL, and the resource's objects filtered by it."""
 
@@ -86,8 +71,7 @@ class WorkspaceResourceView(GenericAPIView):
 
     def validated(self, partial: bool = False) -> dict:
         serializer = self.get_serializer(data=self.request.data, partial=partial)
-        if not serializer.is_valid():
-            raise exceptions.ValidationError(index_errors(serializer.errors))
+        serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
     def show(self, obj, extras: dict | None = None, status_code: int = status.HTTP_200_OK) -> Response:
