@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "messaging.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -134,6 +135,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 WHITENOISE_USE_FINDERS = True  # serve static files under daphne without a collectstatic step
 
 LOGIN_URL = "/admin/login/"
@@ -186,20 +188,38 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": "messaging.models.Status",
+        "ChannelStatusEnum": [("active", "active"), ("inactive", "inactive")],
+        "PlatformEnum": "messaging.models.PLATFORMS",
+    },
 }
 API_PAGE_LIMIT_DEFAULT = envint("API_PAGE_LIMIT_DEFAULT", 50, minimum=1)
 API_PAGE_LIMIT_MAX = envint("API_PAGE_LIMIT_MAX", 200, minimum=1)
 
 # --- Channels (websockets) ------------------------------------------------------------
+# Sized for the live dashboard target: 50 sockets × 1,000 status events/s, nothing lost.
+# messaging.live.events batches each commit's frames into one channel-layer message per
+# workspace (≤ 500 frames), so a socket's channel receives at most one message per commit:
+# ≤ 1,000 messages/s even when every event is its own commit, ~100/s when the dispatcher
+# commits in batches of 10. `capacity` (messages queued per channel before the layer
+# drops — channels_redis's group_send drops silently) of 5,000 is therefore ≥ 5 s of
+# backlog in the worst case and ≥ 50 s typically; a socket that far behind is stuck, not
+# slow. `expiry` (seconds a queued message waits) 30 s: a frame older than that is stale
+# for a live view anyway. `group_expiry` 1 day: LiveConsumer re-joins its groups hourly, so
+# a dashboard left open for days keeps receiving. CHANNEL_LAYER_PREFIX isolates installs
+# (and test runs) that share one Redis database. Measured with bench/live.py (README).
+CHANNEL_LAYER_CAPACITY = envint("CHANNEL_LAYER_CAPACITY", 5000, minimum=100)
+CHANNEL_LAYER_EXPIRY = envint("CHANNEL_LAYER_EXPIRY", 30, minimum=5)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                # The defaults (capacity 100, expiry 60) silently drop bursts to busy groups.
-                "capacity": envint("CHANNEL_LAYER_CAPACITY", 5000, minimum=100),
-                "expiry": envint("CHANNEL_LAYER_EXPIRY", 30, minimum=5),
+                "prefix": envstr("CHANNEL_LAYER_PREFIX", "asgi"),
+                "capacity": CHANNEL_LAYER_CAPACITY,
+                "expiry": CHANNEL_LAYER_EXPIRY,
                 "group_expiry": 86400,
             },
         }
@@ -208,7 +228,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": envint("CHANNEL_LAYER_CAPACITY", 5000, minimum=100), "expiry": 30},
+            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY, "group_expiry": 86400},
         }
     }
 
@@ -241,6 +261,17 @@ DISPATCH_BATCH_SIZE = envint("DISPATCH_BATCH_SIZE", 200, minimum=1)
 DISPATCH_CLAIM_TIMEOUT = envint("DISPATCH_CLAIM_TIMEOUT", 300, minimum=10)
 DISPATCH_MAX_ATTEMPTS = envint("DISPATCH_MAX_ATTEMPTS", 3, minimum=1)
 OUTBOUND_HTTP_TIMEOUT = envint("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
+
+# User message API (seed 003, /rest/user/...): request limits "<n>/<sec|min|hour|day>" per
+# app user and per API key (code 98 beyond them), auth-token lifetime, largest body.
+USER_API_RATE = envstr("USER_API_RATE", "120/min")
+USER_API_KEY_RATE = envstr("USER_API_KEY_RATE", "1200/min")
+for _name in ("USER_API_RATE", "USER_API_KEY_RATE"):
+    _count, _, _unit = globals()[_name].partition("/")
+    if not _count.strip().isdigit() or int(_count) < 1 or _unit.strip() not in ("sec", "min", "hour", "day"):
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must look like 120/min (sec, min, hour or day)")
+USER_API_TOKEN_TTL_SECONDS = envint("USER_API_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60)
+USER_API_MAX_BODY_BYTES = envint("USER_API_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -11,8 +10,5 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("", include("messaging.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Media is served only through messaging's media view (content-type and safety headers),
+# never as raw files under MEDIA_URL.
