@@ -684,6 +684,8 @@ class EngineRequest(models.Model):
             models.Index(fields=["endpoint", "action", "created_at"], name="enginereq_endpoint_recent"),
             models.Index(fields=["action", "answered_at", "expires_at"], name="enginereq_open"),
             models.Index(fields=["message", "created_at"], name="enginereq_message"),
+            # The pump's outbox query (messaging.engine.pump): unsent requests per device.
+            models.Index(fields=["endpoint", "id"], name="enginereq_unsent", condition=Q(sent_at=None)),
         ]
 
     def __str__(self) -> str:

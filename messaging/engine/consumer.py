@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from messaging.engine import codec, routing, sessions, sync
+from messaging.engine import codec, pump, routing, sessions, sync
 from messaging.models import MessagingEndpoint
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,14 @@ class EngineConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.group, {"type": "engine.replaced", "by": self.channel_name})
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        pump.register(endpoint.id, self.channel_name)
         self.seen_at = time.monotonic()
         log.info("device %s connected (%s)", endpoint.id, self.channel_name)
 
     async def disconnect(self, code) -> None:
         if self.endpoint is None:
             return
+        pump.unregister(self.endpoint.id, self.channel_name)
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await database_sync_to_async(sessions.closed)(self.endpoint, self.channel_name)

@@ -1,9 +1,11 @@
 """Sending through a fleet of phones: device selection, SendMessage requests, their replies,
 timeouts and re-routing (SPEC §3.5).
 
-Everything a reply needs is in the database (EngineRequest rows), and frames reach a
-device through the channel layer group `endpoint.<id>`, so any web or worker process can
-send to a device whose socket another process holds.
+Everything a reply needs is in the database (EngineRequest rows, with the frame itself),
+so any web process can accept the reply. Frames reach a device through the channel-layer
+group `endpoint.<id>`: pushed at once when the layer is shared (Redis) or the socket is in
+this process, else picked up from the database by the pump of the process that holds the
+socket (messaging.engine.pump) — so the worker can send to a device daphne holds.
 
 Rules that keep a message from going out twice or moving backwards:
 - status changes only through messaging.services.status (forward-only);
@@ -28,7 +30,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from messaging.connectors.base import SendResult
-from messaging.engine import codec
+from messaging.engine import codec, pump
 from messaging.models import Channel, EngineRequest, Message, MessagingEndpoint, Status
 from messaging.services import status as st
 from messaging.services.dispatch import request_dispatch
@@ -59,7 +61,11 @@ def push_frames(endpoint_id, frames: list[str]) -> None:
 
 
 def push_after_commit(by_endpoint: dict[object, list[str]]) -> None:
-    """Send after commit: a fast device must find the request row when it answers."""
+    """Send after commit: a fast device must find the request row when it answers.
+
+    Only for requests written with `sent_at` set (pump.can_push); the rest wait in the
+    database for the pump of the process that holds the device's socket.
+    """
 
     def push() -> None:
         for endpoint_id, frames in by_endpoint.items():
@@ -195,13 +201,16 @@ def send_messages(channel: Channel, messages: list[Message]) -> list[SendResult]
             continue
         token = codec.new_token()
         endpoint_id = choice.endpoint.id
+        frame = codec.send_message(token, text, numbers)
+        push = pump.can_push(endpoint_id)
         requests.append(
             EngineRequest(
                 token=token, endpoint_id=endpoint_id, action=codec.SEND_MESSAGE, message_id=message.id,
-                created_at=now, sent_at=now, expires_at=expires,
+                detail={"frame": frame}, created_at=now, sent_at=now if push else None, expires_at=expires,
             )
         )
-        frames[endpoint_id].append(codec.send_message(token, text, numbers))
+        if push:
+            frames[endpoint_id].append(frame)
         assigned[endpoint_id].append(message.id)
         results.append(SendResult(message.id, "pending", ""))
         message.endpoint_id = endpoint_id

@@ -9,7 +9,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.engine import routing, sync
+from messaging.engine import routing
 from messaging.models import Connector, MessagingEndpoint
 from messaging.services.dispatch import request_dispatch
 from messaging.signals import EndpointState, publish_endpoint_states
@@ -90,5 +90,3 @@ def update_state(endpoint: MessagingEndpoint, connection: str, send: str, read: 
         if can_send:  # cheap: request_dispatch is coalesced
             routing.wake_waiting([endpoint.channel_id])
             transaction.on_commit(request_dispatch)
-        if connection == "CONNECTED":
-            sync.flush_pending(endpoint)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from messaging.engine import codec, routing
+from messaging.engine import codec, pump, routing
 from messaging.errors import DomainError
 from messaging.models import (
     Channel,
@@ -86,12 +86,15 @@ def ask_for_conversations(endpoint: MessagingEndpoint, now=None) -> str:
     """Send one UploadConversations to the device; returns its token."""
     now = now or timezone.now()
     token = codec.new_token()
+    frame = codec.upload_conversations(token)
+    push = pump.can_push(endpoint.id)
     with transaction.atomic():
         EngineRequest.objects.create(
-            token=token, endpoint=endpoint, action=codec.UPLOAD_CONVERSATIONS,
-            created_at=now, sent_at=now, expires_at=now + REQUEST_TTL,
+            token=token, endpoint=endpoint, action=codec.UPLOAD_CONVERSATIONS, detail={"frame": frame},
+            created_at=now, sent_at=now if push else None, expires_at=now + REQUEST_TTL,
         )
-        routing.push_after_commit({endpoint.id: [codec.upload_conversations(token)]})
+        if push:
+            routing.push_after_commit({endpoint.id: [frame]})
     return token
 
 
@@ -173,8 +176,8 @@ def mark_read(target: Conversation | Iterable[Message], actor: str = "") -> int:
 
     `target` is a conversation (its unread messages) or messages. The read flag changes
     at once; each conversation that came from a device gets one UpdateMessagesStatus with
-    the phone's message ids (sent now if the device is online, else when it next reports
-    CONNECTED); the device's answer is recorded on the EngineRequest. Returns how many
+    the phone's message ids (sent now if the device is online, else when it reconnects);
+    the device's answer is recorded on the EngineRequest. Returns how many
     messages were marked.
     """
     if isinstance(target, Conversation):
@@ -197,36 +200,19 @@ def mark_read(target: Conversation | Iterable[Message], actor: str = "") -> int:
             ids = [device_id_of(ext) for _, cid, ext in rows if cid == conversation.id and ext.startswith(prefix)]
             if not ids or not conversation.external_id:
                 continue
-            request = EngineRequest.objects.create(
-                token=codec.new_token(), endpoint=conversation.endpoint, action=codec.UPDATE_MESSAGES_STATUS,
-                conversation=conversation, detail={"read": ids, "actor": actor[:100]}, created_at=now,
-                expires_at=now + REQUEST_TTL,
+            token = codec.new_token()
+            frame = codec.update_messages_status(token, device_id_of(conversation.external_id), ids)
+            # Sent now if the phone is online; else its session's pump sends it on reconnect.
+            push = conversation.endpoint.connected and pump.can_push(conversation.endpoint_id)
+            EngineRequest.objects.create(
+                token=token, endpoint=conversation.endpoint, action=codec.UPDATE_MESSAGES_STATUS,
+                conversation=conversation, detail={"read": ids, "actor": actor[:100], "frame": frame},
+                created_at=now, sent_at=now if push else None, expires_at=now + REQUEST_TTL,
             )
-            if conversation.endpoint.connected:
-                frames[conversation.endpoint_id].append(_status_frame(request, conversation))
-                EngineRequest.objects.filter(pk=request.pk).update(sent_at=now)
+            if push:
+                frames[conversation.endpoint_id].append(frame)
         routing.push_after_commit(dict(frames))
     return len(rows)
-
-
-def _status_frame(request: EngineRequest, conversation: Conversation) -> str:
-    return codec.update_messages_status(request.token, device_id_of(conversation.external_id), request.detail["read"])
-
-
-def flush_pending(endpoint: MessagingEndpoint) -> int:
-    """Send the read updates made while the device was away."""
-    now = timezone.now()
-    pending = list(
-        EngineRequest.objects.filter(
-            endpoint=endpoint, action=codec.UPDATE_MESSAGES_STATUS, sent_at=None, answered_at=None, outcome=""
-        ).select_related("conversation")
-    )
-    if not pending:
-        return 0
-    with transaction.atomic():
-        EngineRequest.objects.filter(id__in=[r.id for r in pending]).update(sent_at=now, expires_at=now + REQUEST_TTL)
-        routing.push_after_commit({endpoint.id: [_status_frame(r, r.conversation) for r in pending]})
-    return len(pending)
 
 
 def status_replied(endpoint: MessagingEndpoint, token: str, code: str = "", text: str = "") -> bool:

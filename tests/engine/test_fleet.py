@@ -292,3 +292,28 @@ def test_the_rate_limit_holds_back_the_excess(engine_channel, phone):
         await device.close()
 
     run(scenario)
+
+
+def test_a_send_made_by_another_process_reaches_the_phone_through_the_pump(engine_channel, phone, monkeypatch):
+    """The worker (another process, in-memory layer) cannot push to daphne's sockets: it
+    leaves the request unsent in the database and the socket's process delivers it."""
+    from messaging.engine import pump
+
+    endpoint, token = phone
+    box = []
+
+    async def scenario():
+        device = await online(token, endpoint)
+        with monkeypatch.context() as m:
+            m.setattr(pump, "can_push", lambda endpoint_id: False)  # as seen from the worker
+            box.extend(await db(outgoing)(engine_channel, 3))
+            await db(dispatch.dispatch_due)()
+        frames = await device.recv_all(3)
+        for frame in frames:
+            await device.send(codec.send_message_succeeded(frame.payload["token"]))
+        await until(all_in(box, Status.SENT), what="sent")
+        assert await device.silent()  # each once
+        await device.close()
+
+    run(scenario)
+    assert EngineRequest.objects.filter(sent_at=None).count() == 0
