@@ -49,3 +49,9 @@ from django.db.backends.signals import connection_created  # noqa: E402
 from messaging.services import send as _send  # noqa: E402
 
 connection_created.connect(_send.use_sqlite_variable_limit, dispatch_uid="send.sqlite_limit")
+
+# Seed 003: an incoming message that lands in an app user's conversation (an SMS reply to a
+# number the user wrote to) goes to the user's /ws/app/ sockets.
+from messaging.services import app_messages as _app_messages  # noqa: E402
+
+signals.message_received.connect(_app_messages.on_message_received, dispatch_uid="app.incoming")

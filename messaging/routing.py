@@ -9,6 +9,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from django.urls import path
 
+from messaging.dialects.user_messages.consumer import UserAppConsumer
 from messaging.engine.consumer import EngineConsumer
 from messaging.live.consumer import LiveConsumer
 from messaging.ws_security import OriginPolicy
@@ -18,6 +19,8 @@ websocket_urlpatterns: list = [
     path("ws/live/", LiveConsumer.as_asgi()),
     # Phones (seed 000): no Origin needed, authenticated by the endpoint token.
     path("ws/engine/", EngineConsumer.as_asgi()),
+    # App users (seed 003 auth token): new messages live, delivery/read reports back.
+    path("ws/app/", UserAppConsumer.as_asgi()),
 ]
 
 websocket_application = OriginPolicy(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))

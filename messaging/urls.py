@@ -15,6 +15,12 @@ urlpatterns = [
     path("resources/v1/", include("messaging.dialects.multichannel.urls")),
     # Smart/short link redirects with click logging (SPEC §3.7).
     path("l/<str:code>", links_views.follow, name="short-link"),
+    # Seed 004: GET/POST services/rest/user/allMessages. CSRF-exempt (in the view): the
+    # caller authenticates with username/password in the request, no session cookie.
+    path("services/rest/user/", include("messaging.dialects.all_messages.urls")),
+    # Seed 003: POST rest/user/login and rest/user/message/... in JSON or XML (apiKey +
+    # authToken in the body or headers, no session cookie, so CSRF-exempt in the views).
+    path("rest/user/", include("messaging.dialects.user_messages.urls")),
     # The portal dashboard at "/" and its small endpoints under "portal/".
     path("", include("messaging.portal.urls")),
 ]
