@@ -124,6 +124,7 @@ def parse_request(service: Service, data, now: datetime | None = None) -> Plan:
     }
     channels = _channels_block(data.get("channels"))
     message = _message_block(data.get("message"))
+    _resolve_template(service, message)
     listed = _listed_smartlinks(data.get("smartlinks"))
     serving = _serving_channels(service, platforms)
     for destination in destinations:
@@ -444,6 +445,16 @@ def _message_block(value) -> dict | None:
     return {"template": template, "parameters": _wrap(lambda: tpl.parameters_to_dict(parameters, "message.parameters"))}
 
 
+def _resolve_template(service: Service, message: dict | None) -> None:
+    """Look the template up even when channel blocks override it, so a wrong id or name
+    is reported rather than silently ignored; message["resolved"] keeps it for reuse."""
+    if message is None:
+        return
+    ref = message["template"]
+    ref_block = {"id": ref} if _is_uuid(ref) else {"name": ref}
+    message["resolved"] = _wrap(lambda: tpl.resolve(service.workspace, ref_block, "message.template"))
+
+
 def _content(service: Service, platform: str, channels: dict, message: dict | None) -> Content:
     """The channel block wins over the template (the seed); without either, 7003."""
     block = channels.get(platform)
@@ -597,9 +608,7 @@ def _substituted(body: dict, parameters: dict[str, str], platform: str) -> dict:
 
 
 def _from_template(service: Service, platform: str, message: dict) -> Content:
-    ref = message["template"]
-    ref_block = {"id": ref} if _is_uuid(ref) else {"name": ref}
-    template, version, content = _wrap(lambda: tpl.resolve(service.workspace, ref_block, "message.template"))
+    template, version, content = message["resolved"]
     block = _wrap(lambda: tpl.content_for_platform(content, platform, template, "message.template"))
     values = message["parameters"]
 
