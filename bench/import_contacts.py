@@ -4,7 +4,8 @@
 
 Runs against a throw-away SQLite database in a temp directory (or DATABASE_URL when set,
 in a workspace it creates and deletes), imports a generated CSV twice (all created, then
-all updated) and prints rows per second for each pass.
+all updated) and prints wall time, this process's CPU time and rows per second for each
+pass. (The database's own CPU is not in the figure on PostgreSQL.)
 """
 
 import csv
@@ -24,7 +25,15 @@ def generate(path: Path, rows: int) -> None:
         writer.writerow(["displayName", "phonenumber", "emailaddress", "customerid", "tier"])
         for i in range(rows):
             # 202-555-0100…0199 style numbers are not all valid; vary the exchange instead.
-            writer.writerow([f"Person {i}", f"+1202{200 + i // 10000:03d}{i % 10000:04d}", f"p{i}@example.com", f"c-{i}", f"t{i % 5}"])
+            writer.writerow(
+                [
+                    f"Person {i}",
+                    f"+1202{200 + i // 10000:03d}{i % 10000:04d}",
+                    f"p{i}@example.com",
+                    f"c-{i}",
+                    f"t{i % 5}",
+                ]
+            )
 
 
 def main() -> None:
@@ -46,10 +55,20 @@ def main() -> None:
     generate(csv_path, rows)
     try:
         for label in ("create", "update"):
-            started = time.perf_counter()
-            call_command("importcontacts", "--workspace", str(workspace.id), str(csv_path), "--json", stdout=open(os.devnull, "w"))
-            elapsed = time.perf_counter() - started
-            print(f"{label}: {rows} rows in {elapsed:.1f}s ({rows / elapsed:,.0f} rows/s)")
+            started, cpu_started = time.perf_counter(), time.process_time()
+            call_command(
+                "importcontacts",
+                "--workspace",
+                str(workspace.id),
+                str(csv_path),
+                "--json",
+                stdout=open(os.devnull, "w"),
+            )
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            # CPU time is printed too: on a busy machine wall time says more about the neighbours.
+            print(
+                f"{label}: {rows} rows in {elapsed:.1f}s wall, {cpu:.1f}s CPU ({rows / elapsed:,.0f} rows/s)"
+            )
     finally:
         workspace.delete()
 
