@@ -35,6 +35,7 @@ from messaging.models import (
     ContactIdentifier,
     Conversation,
     EngineRequest,
+    LinkClick,
     Media,
     Membership,
     Message,
@@ -531,12 +532,27 @@ class SmartLinkAdmin(WorkspaceScopedAdmin):
     readonly_fields = ["created_at"]
 
 
+class LinkClickInline(ReadOnlyInline):
+    model = LinkClick
+    fields = ["at", "ip", "user_agent"]
+    readonly_fields = fields
+    ordering = ["-at"]
+
+
 @admin.register(ShortLink)
 class ShortLinkAdmin(WorkspaceScopedAdmin):
     read_only = True
-    list_display = ["code", "url", "smartlink", "message", "expires_at", "created_at"]
+    list_display = ["code", "url", "smartlink", "message", "contact", "click_count", "expires_at", "created_at"]
     list_filter = [("workspace", RELATED_ONLY)]
     search_fields = ["code", "url"]
+    inlines = [LinkClickInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(clicks_total=models.Count("clicks"))
+
+    @admin.display(description="clicks", ordering="clicks_total")
+    def click_count(self, obj) -> int:
+        return obj.clicks_total
 
 
 # --- integrations --------------------------------------------------------------------------

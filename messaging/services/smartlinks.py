@@ -261,3 +261,17 @@ def prepare_canonical(workspace: Workspace, messages: list[Message], now: dateti
         if short.get("enabled") or message.enable_link_tracking:
             rows += track(message, now, short.get("domain") or "")
     return rows
+
+
+def click_counts(message_ids: Iterable) -> dict:
+    """Clicks on each message's short links, for a page of messages in one query."""
+    from django.db.models import Count
+
+    from messaging.models import LinkClick
+
+    rows = (
+        LinkClick.objects.filter(short_link__message_id__in=list(message_ids))
+        .values_list("short_link__message_id")
+        .annotate(n=Count("id"))
+    )
+    return dict(rows)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from messaging.dialects.channels_api.pagination import PageSerializer
 from messaging.models import Direction, IdentifierKey, Status
-from messaging.services import send
+from messaging.services import send, smartlinks
 
 
 def validated(serializer: serializers.Serializer) -> dict:
@@ -207,8 +207,22 @@ MessageStatusField = _inline_enum(Status.values, "The message's status (SPEC §2
 DirectionField = _inline_enum(Direction.values, "outgoing or incoming")
 
 
+class MessageListSerializer(serializers.ListSerializer):
+    """A page of messages: their click counts are read in one query, not one per message."""
+
+    def to_representation(self, data):
+        messages = list(data.all() if hasattr(data, "all") else data)
+        counts = smartlinks.click_counts(m.id for m in messages)
+        for message in messages:
+            message._click_count = counts.get(message.id, 0)
+        return super().to_representation(messages)
+
+
 class MessageSerializer(serializers.Serializer):
     """The message resource (SPEC §3.1)."""
+
+    class Meta:
+        list_serializer_class = MessageListSerializer
 
     id = serializers.UUIDField()
     channelId = serializers.UUIDField(source="channel_id", allow_null=True)
@@ -230,6 +244,12 @@ class MessageSerializer(serializers.Serializer):
     lastStatusAt = serializers.DateTimeField(source="last_status_at")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    clicks = serializers.SerializerMethodField(help_text="Clicks on the message's short links (/l/<code>)")
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_clicks(self, message) -> int:
+        counted = getattr(message, "_click_count", None)
+        return counted if counted is not None else smartlinks.click_counts([message.id]).get(message.id, 0)
 
     @extend_schema_field(TemplateInfoSerializer(allow_null=True))
     def get_template(self, message) -> dict | None:
