@@ -222,12 +222,25 @@ def claim_batch(limit: int | None = None, now: datetime | None = None, worker: s
         )
 
 
+# Contact columns the rules never read: not loaded for every message of a batch.
+_CONTACT_UNUSED = ("contact__attributes", "contact__display_name", "contact__created_at", "contact__updated_at")
+
+
 def _load(ids: list) -> list[Message]:
-    return list(
+    """The claimed messages, with contact, channel and workspace, in a few queries: a batch
+    has a handful of channels, so they are fetched once, not joined into every row."""
+    messages = list(
         Message.objects.filter(id__in=ids)
-        .select_related("channel", "workspace", "contact")
+        .select_related("contact")
+        .defer(*_CONTACT_UNUSED)
         .order_by("priority", "created_at", "id")
     )
+    channels = Channel.objects.select_related("workspace").in_bulk({m.channel_id for m in messages})
+    for message in messages:
+        channel = channels[message.channel_id]
+        message.channel = channel
+        message.workspace = channel.workspace
+    return messages
 
 
 # --- processing a claimed batch ------------------------------------------------------------
@@ -302,10 +315,10 @@ def record_results(channel: Channel, messages: list[Message], results: list[Send
 
     for (status, reason), group in groups.items():
         ids = [m.id for m in group]
-        if status in (S.SENT, S.DELIVERED):
-            st.transition_many(ids, S.SENT, reason=reason if status == S.SENT else "", actor=actor)
-            if status == S.DELIVERED:
-                st.transition_many(ids, S.DELIVERED, reason=reason, actor=actor)
+        if status == S.SENT:
+            st.transition_many(ids, S.SENT, reason=reason, actor=actor)
+        elif status == S.DELIVERED:
+            st.transition_many(ids, S.DELIVERED, reason=reason, actor=actor, via=[S.SENT])
         elif status == S.SENDING_FAILED:
             st.transition_many(ids, S.SENDING_FAILED, reason=reason, actor=actor)
         elif status == "retry":

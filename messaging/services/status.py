@@ -9,11 +9,11 @@ Transitions only move forward (SPEC §2). A late or duplicate report (e.g. `sent
 `requeue()`, the only way back from `processing`, and only for messages it claimed.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -77,13 +77,28 @@ def _refresh(message: Message, status: str, reason: str, at, extra) -> None:
 
 
 def transition_many(
-    ids: Iterable, status: str, reason: str = "", actor: str = "", at: datetime | None = None, **extra
+    ids: Iterable,
+    status: str,
+    reason: str = "",
+    actor: str = "",
+    at: datetime | None = None,
+    via: Sequence[str] = (),
+    **extra,
 ) -> list:
-    """Move many messages to one status in a few queries; returns the ids that moved."""
+    """Move many messages to one status in a few queries; returns the ids that moved.
+
+    `via` are statuses passed through on the way (e.g. `sent` before `delivered` when a
+    connector reports delivery at once): each gets its event and its change notification,
+    in order, but the rows are updated once. `reason` belongs to the final status.
+    """
     ids = list(ids)
     if not ids:
         return []
-    allowed = ALLOWED_FROM[status]
+    path = [*via, status]
+    for before, after in zip(path, path[1:], strict=False):
+        if not can_move(before, after):
+            raise ValueError(f"cannot pass from {before} to {after}")
+    allowed = ALLOWED_FROM[path[0]]
     at = at or timezone.now()
     with transaction.atomic():
         movable = list(
@@ -97,13 +112,31 @@ def transition_many(
         Message.objects.filter(id__in=moved_ids, status__in=allowed).update(
             status=status, reason=reason[:500], last_status_at=at, updated_at=at, **extra
         )
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message_id=mid, status=status, reason=reason[:500], actor=actor[:100], at=at) for mid in moved_ids]
-        )
-        publish_status_changes(
-            [StatusChange(mid, ws, ch, status, reason, at) for mid, ws, ch in movable]
-        )
+        changes = []
+        for step in path:
+            step_reason = reason if step == status else ""
+            insert_events(moved_ids, step, step_reason, actor, at)
+            changes += [StatusChange(mid, ws, ch, step, step_reason, at) for mid, ws, ch in movable]
+        publish_status_changes(changes)
     return moved_ids
+
+
+def insert_events(ids: list, status: str, reason: str, actor: str, at: datetime) -> None:
+    """Append one MessageEvent per id with one executemany: this is the dispatcher's hot
+    path, and bulk_create's per-object work cost more than the database's."""
+    if not ids:
+        return
+    conn = connections[router.db_for_write(MessageEvent)]
+    fields = MessageEvent._meta
+    pk = Message._meta.pk
+    at_db = fields.get_field("at").get_db_prep_value(at, conn)
+    reason, actor = reason[:500], actor[:100]
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {conn.ops.quote_name(fields.db_table)} (message_id, status, reason, actor, at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(pk.get_db_prep_value(mid, conn), status, reason, actor, at_db) for mid in ids],
+        )
 
 
 def record_each(results: Iterable[tuple[Message, str, str]], actor: str = "") -> int:
@@ -152,8 +185,6 @@ def requeue(
             updated_at=now,
             **({"attempts": Greatest(F("attempts") - 1, 0)} if refund_attempt else {}),
         )
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message_id=mid, status=S.ACCEPTED, reason=reason[:500], actor=actor, at=now) for mid in moved_ids]
-        )
+        insert_events(moved_ids, S.ACCEPTED, reason, actor, now)
         publish_status_changes([StatusChange(mid, ws, ch, S.ACCEPTED, reason, now) for mid, ws, ch in rows])
     return moved_ids

@@ -231,3 +231,15 @@ def test_the_budget_hands_over_to_a_new_task(sandbox, settings, monkeypatch):
     assert handled == 10
     assert queued == ["messaging.tasks.dispatch_due"]
     assert Message.objects.filter(status=Status.ACCEPTED).count() == 20
+
+
+def test_passing_through_statuses_records_each_step(sandbox):
+    msg = factories.create_message(sandbox)
+    assert st.transition_many([msg.id], Status.DELIVERED, via=[Status.SENT], actor="t") == [msg.id]
+    assert events(msg) == ["sent", "delivered"]
+    try:
+        st.transition_many([msg.id], Status.SENT, via=[Status.DELIVERED])
+    except ValueError as exc:
+        assert "delivered to sent" in str(exc)
+    else:
+        raise AssertionError("a backwards path must be refused")
