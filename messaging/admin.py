@@ -54,7 +54,15 @@ from messaging.models import (
 )
 from messaging.secrets import new_salt
 from messaging.services.identifiers import normalize, normalize_phone
-from messaging.services.resources import MASK, masked_settings, validate_channel_settings
+from messaging.services.resources import (
+    MASK,
+    check_webhook_url,
+    masked_settings,
+    update_template,
+    validate_channel_settings,
+    validate_events,
+    validate_template_content,
+)
 
 RELATED_ONLY = admin.RelatedOnlyFieldListFilter
 
@@ -507,13 +515,41 @@ class TemplateVersionInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+def form_error(exc: ValidationFailed) -> forms.ValidationError:
+    return forms.ValidationError("; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in exc.details.items()))
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = ["workspace", "name", "locale", "content"]
+
+    def clean_content(self):
+        try:
+            return validate_template_content(self.cleaned_data.get("content"))
+        except ValidationFailed as exc:
+            raise form_error(exc) from None
+
+
 @admin.register(Template)
 class TemplateAdmin(WorkspaceScopedAdmin):
+    form = TemplateForm
     list_display = ["name", "locale", "version", "workspace", "updated_at"]
     list_filter = ["locale", ("workspace", RELATED_ONLY)]
     search_fields = ["name"]
     readonly_fields = ["id", "version", "created_at", "updated_at"]
     inlines = [TemplateVersionInline]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # As services.resources.create_template: version 1 is kept like every later one.
+            super().save_model(request, obj, form, change)
+            TemplateVersion.objects.create(template=obj, version=obj.version, content=obj.content)
+            return
+        # An edit is a new version, made by the service (row lock, history kept).
+        current = Template.objects.get(pk=obj.pk)
+        updated = update_template(current, name=obj.name, locale=obj.locale, content=obj.content)
+        obj.version, obj.updated_at = updated.version, updated.updated_at
 
 
 @admin.register(TemplateVersion)
@@ -701,8 +737,34 @@ class WebhookAttemptInline(ReadOnlyInline):
     max_num = 20
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    """The same checks as the API: known events, and a URL the SSRF guard accepts."""
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["workspace", "url", "events", "active"]
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url")
+        try:
+            check_webhook_url(url)
+        except ValidationFailed as exc:
+            raise form_error(exc) from None
+        return url
+
+    def clean_events(self):
+        events = self.cleaned_data.get("events")
+        if not isinstance(events, list):
+            raise forms.ValidationError('Events must be a JSON list, e.g. ["sms.outbound"].')
+        try:
+            return validate_events(events)
+        except ValidationFailed as exc:
+            raise form_error(exc) from None
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(WorkspaceScopedAdmin):
+    form = WebhookSubscriptionForm
     list_display = ["url", "workspace", "events", "active", "disabled_reason", "created_at"]
     list_filter = ["active", ("workspace", RELATED_ONLY)]
     search_fields = ["url"]

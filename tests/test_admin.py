@@ -8,7 +8,17 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from messaging.models import AccessKey, AppUser, Channel, Contact, Message, MessagingEndpoint, Service
+from messaging.models import (
+    AccessKey,
+    AppUser,
+    Channel,
+    Contact,
+    Message,
+    MessagingEndpoint,
+    Service,
+    Template,
+    WebhookSubscription,
+)
 from messaging.services.status import transition
 from tests import factories
 
@@ -235,3 +245,36 @@ def test_every_model_is_registered_and_its_list_renders(client, superuser, data)
         assert admin.site.is_registered(model), model
         response = client.get(changelist(model))
         assert response.status_code == 200, model
+
+
+@pytest.mark.django_db
+class TestTemplatesAndWebhooks:
+    def test_editing_a_template_makes_a_new_version(self, client, staff, workspace):
+        client.force_login(staff)
+        form = {
+            "workspace": workspace.pk, "name": "welcome", "locale": "en",
+            "content": '{"sms": {"text": "Hi {{name}}"}}',
+            "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+        }  # fmt: skip
+        assert client.post(add(Template), form).status_code == 302
+        template = Template.objects.get(name="welcome")
+        assert template.version == 1
+        response = client.post(change(template), {**form, "content": '{"sms": {"text": "Hello {{name}}"}}'})
+        assert response.status_code == 302
+        template.refresh_from_db()
+        assert template.version == 2 and template.content == {"sms": {"text": "Hello {{name}}"}}
+        assert list(template.versions.order_by("version").values_list("version", flat=True)) == [1, 2]
+        response = client.post(change(template), {**form, "content": '{"fax": {"text": "x"}}'})
+        assert response.status_code == 200 and "content.fax: is not a platform" in response.content.decode()
+
+    def test_a_webhook_subscription_needs_known_events_and_a_safe_url(self, client, staff, workspace):
+        client.force_login(staff)
+        form = {
+            "workspace": workspace.pk, "url": "http://169.254.169.254/hook", "events": '["sms.outbound"]',
+            "active": "on", "attempts-TOTAL_FORMS": "0", "attempts-INITIAL_FORMS": "0",
+        }  # fmt: skip
+        response = client.post(add(WebhookSubscription), form)
+        assert response.status_code == 200 and "link-local" in response.content.decode()
+        response = client.post(add(WebhookSubscription), {**form, "events": '["nonsense"]'})
+        assert "events[0]" in response.content.decode()
+        assert not WebhookSubscription.objects.exists()
