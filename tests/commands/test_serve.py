@@ -99,11 +99,9 @@ def test_it_serves_runs_the_workers_and_stops_everything_on_sigint(server_env, t
     try:
         deadline = time.monotonic() + DEADLINE
         wait_until(lambda: get_status(f"http://127.0.0.1:{port}/admin/login/") == 200, deadline, "daphne")
-        tree = wait_until(
-            lambda: (pids := descendants(proc.pid)) and any("qcluster" in cmdline(p) for p in pids) and pids,
-            deadline,
-            "the qcluster child",
-        )
+        # The cluster logs "running." once its workers are up; then the whole tree exists.
+        wait_until(lambda: "running." in Path(log.name).read_text(), deadline, "the cluster to run")
+        tree = descendants(proc.pid)
         kinds = {p: cmdline(p) for p in children_of(proc.pid)}
         assert any("daphne" in c and f"-p {port}" in c for c in kinds.values()), kinds
         assert any("qcluster" in c for c in kinds.values()), kinds
