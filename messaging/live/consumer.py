@@ -10,6 +10,7 @@ dashboard uses it); asking for a workspace the caller cannot see is refused too.
 The socket is send-only: anything the client sends is ignored.
 """
 
+import asyncio
 import logging
 import uuid
 from urllib.parse import parse_qs
@@ -24,6 +25,7 @@ from messaging.models import AccessKey
 log = logging.getLogger(__name__)
 
 ACCESS_KEY_KEYWORD = "AccessKey"
+REJOIN_SECONDS = 3600
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -87,11 +89,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 return
             workspace_ids = [wanted]
         self.live_groups = [group_name(ws) for ws in workspace_ids]
+        await self._join()
+        await self.accept()
+        self.rejoin_task = asyncio.ensure_future(self._rejoin_periodically())
+
+    async def _join(self) -> None:
         for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
+
+    async def _rejoin_periodically(self) -> None:
+        """Channel layers forget group members after `group_expiry` (a day); a dashboard
+        left open longer must not go quiet, so the socket renews its membership."""
+        while True:
+            await asyncio.sleep(REJOIN_SECONDS)
+            await self._join()
 
     async def disconnect(self, code) -> None:
+        task = getattr(self, "rejoin_task", None)
+        if task is not None:
+            task.cancel()
         for group in getattr(self, "live_groups", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

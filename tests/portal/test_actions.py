@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from messaging.models import Channel, Conversation, Direction, Message
+from messaging.models import Channel, Conversation, Direction, EngineRequest, Message
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +115,21 @@ def test_another_workspaces_conversation_is_not_found(other_workspace, unread):
     response = logged_in(other_workspace, "admin").post(f"/portal/conversations/{unread.id}/read/", **JSON)
     assert response.status_code == 404
     assert unread_state(unread) == (2, 2)
+
+
+def test_marking_a_phone_conversation_read_tells_the_phone(workspace):
+    engine = factories.create_channel(workspace, "sms", "engine", name="Phones")
+    phone, _ = factories.create_endpoint(engine, name="Pixel")
+    contact = factories.create_contact(workspace, phone="+14155552671")
+    conversation = Conversation.objects.create(
+        workspace=workspace, channel=engine, endpoint=phone, external_id=f"{phone.id}:thread-7", unread_count=1
+    )
+    conversation.participants.add(contact)
+    factories.create_message(
+        engine, contact, direction=Direction.INCOMING, conversation=conversation, external_id=f"{phone.id}:sms-42"
+    )
+    response = logged_in(workspace, "sender").post(f"/portal/conversations/{conversation.id}/read/", **JSON)
+    assert response.status_code == 200
+    assert unread_state(conversation) == (0, 0)
+    request = EngineRequest.objects.get(endpoint=phone, action="UpdateMessagesStatus")
+    assert request.detail["read"] == ["sms-42"]
