@@ -138,6 +138,9 @@ STORAGES = {
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 WHITENOISE_USE_FINDERS = True  # serve static files under daphne without a collectstatic step
 
+# Session storage keeps one-time secrets shown by the admin on the server, never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/"
 
