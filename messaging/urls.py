@@ -21,9 +21,6 @@ urlpatterns = [
     # Seed 003: POST rest/user/login and rest/user/message/... in JSON or XML (apiKey +
     # authToken in the body or headers, no session cookie, so CSRF-exempt in the views).
     path("rest/user/", include("messaging.dialects.user_messages.urls")),
-    # Seed 004: GET/POST services/rest/user/allMessages. CSRF-exempt (in the view): the
-    # caller authenticates with username/password in the request, no session cookie.
-    path("services/rest/user/", include("messaging.dialects.all_messages.urls")),
     # The portal dashboard at "/" and its small endpoints under "portal/".
     path("", include("messaging.portal.urls")),
 ]
