@@ -328,7 +328,7 @@ def delete_conversations(user: AppUser, conversation_ids, field: str = "conversa
             messages_of(user).filter(conversation_id__in=found, locked=True).values_list("id", flat=True)[:5]
         )
         if locked:
-            raise Locked(f"Locked messages cannot be deleted: {', '.join(str(pk) for pk in locked)}.")
+            raise Locked(f"These messages are locked and cannot be deleted: {', '.join(str(pk) for pk in locked)}.")
         Message.objects.filter(conversation_id__in=found, deleted=False).update(deleted=True, updated_at=now)
         Conversation.objects.filter(pk__in=found).update(deleted=True, unread_count=0, updated_at=now)
     return len(found)
@@ -524,7 +524,7 @@ def delete_messages(user: AppUser, message_ids, field: str = "messageIds") -> in
         messages = get_messages(user, message_ids, field=field, lock=True)
         locked = [str(m.id) for m in messages if m.locked]
         if locked:
-            raise Locked(f"Locked messages cannot be deleted: {', '.join(locked[:5])}.")
+            raise Locked(f"These messages are locked and cannot be deleted: {', '.join(locked[:5])}.")
         Message.objects.filter(pk__in=[m.id for m in messages]).update(deleted=True, updated_at=now)
         _recount({m.conversation_id for m in messages})
     return len(messages)

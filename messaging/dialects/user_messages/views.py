@@ -223,9 +223,10 @@ def _read_body(request: HttpRequest) -> bytes:
 
 
 def _serve(request: HttpRequest, root: str, handler: Callable[[Call], dict], needs_token: bool) -> dict:
+    # The answer's format, known before the body is read so even a refusal of it is in kind.
+    request._user_api_xml = codec.is_xml_request(request.content_type, b"")
     body = _read_body(request)
-    request_is_xml = codec.is_xml_request(request.content_type, body)
-    request._user_api_xml = request_is_xml  # for the answer's format, even when parsing fails
+    request_is_xml = request._user_api_xml = codec.is_xml_request(request.content_type, body)
     data = codec.parse(body, request_is_xml, root)
     service = _authenticate_key(request, data)
     throttle.check_api_key(service.id)
