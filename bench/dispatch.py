@@ -14,7 +14,17 @@ Prints both rates and their ratio. Targets: batched ≥ 1,000 msg/s and ≥ 4× 
 import argparse
 import time
 
-from _cluster import backend, make_channel, make_messages, setup_django, start_cluster, stop_cluster, wait_final
+from _cluster import (
+    backend,
+    group_cpu_seconds,
+    load_average,
+    make_channel,
+    make_messages,
+    setup_django,
+    start_cluster,
+    stop_cluster,
+    wait_final,
+)
 
 
 def main() -> None:
@@ -36,23 +46,28 @@ def main() -> None:
     try:
         channel = make_channel("batched")
         make_messages(channel, args.count)
-        started = time.monotonic()
+        cpu, started = group_cpu_seconds(cluster.pid), time.monotonic()
         request_dispatch()
         batched = args.count / (wait_final(channel, args.count, timeout=900) - started)
+        cpu = group_cpu_seconds(cluster.pid) - cpu
         delivered = Message.objects.filter(channel=channel, status=Status.DELIVERED).count()
-        print(f"batched:  {args.count} messages, {delivered} delivered, {batched:,.0f} msg/s")
+        print(f"batched:  {args.count} messages, {delivered} delivered, {batched:,.0f} msg/s "
+              f"(cluster CPU {1000 * cpu / args.count:.2f} ms/msg = {args.count / max(cpu, 1e-9):,.0f} msg per CPU-second)")
 
         channel = make_channel("baseline")
         rows = make_messages(channel, args.baseline_count)
-        started = time.monotonic()
+        cpu, started = group_cpu_seconds(cluster.pid), time.monotonic()
         for message in rows:
             async_task("messaging.tasks.dispatch_one", str(message.id))
         baseline = args.baseline_count / (wait_final(channel, args.baseline_count, timeout=1800) - started)
-        print(f"baseline: {args.baseline_count} messages, one task each, {baseline:,.0f} msg/s")
+        cpu = group_cpu_seconds(cluster.pid) - cpu
+        print(f"baseline: {args.baseline_count} messages, one task each, {baseline:,.1f} msg/s "
+              f"(cluster CPU {1000 * cpu / args.baseline_count:.2f} ms/msg)")
     finally:
         stop_cluster(cluster)
 
     ratio = batched / baseline
+    print(f"load average at the end: {load_average()} (2 cores: figures above 2 mean contention)")
     print(f"ratio: {ratio:.1f}x  (targets: >= 1,000 msg/s: {'met' if batched >= 1000 else 'MISSED'}; "
           f">= 4x baseline: {'met' if ratio >= 4 else 'MISSED'})")
 
