@@ -139,6 +139,7 @@ def test_7003_for_the_mandatory_parts_of_an_appmessaging_block(client, workspace
         ({"expiry": "tomorrow"}, "expiry"),
         ({"expiry": "2015-04-12T13:00:19.456Z"}, "expiry"),
         ({"expiry": "2099-04-12T13:00:19+25:00"}, "expiry"),
+        ({"expiry": "2099-04-12T13:00:19Z"}, "expiry"),
         ({"notifyurl": "ftp://example.com/x"}, "notifyurl"),
         ({"notifyurl": "http://169.254.169.254/latest/meta-data/"}, "notifyurl"),
         ({"notifyurl": "http://127.0.0.1:9/hook"}, "notifyurl"),

@@ -41,13 +41,13 @@ def sms_request(*numbers: str, **extra) -> dict:
     }
 
 
-def seed_example(template_id: str, notify_url: str) -> dict:
+def seed_example(template_id: str, notify_url: str, expiry: str) -> dict:
     """The seed's request body, key for key; only its <placeholders> got real values."""
     return {
         "correlationid": "client-tx-0001",
         "notifyurl": notify_url,
         "callbackData": "order-42",
-        "expiry": "2099-04-12T18:30:19.456+5:30",
+        "expiry": expiry,
         "priority": "3",
         "message": {
             "template": template_id,
@@ -121,7 +121,11 @@ def test_the_seeds_example_request_works_verbatim(client, workspace, app_channel
     service, key = factories.create_service(workspace, "app service")
     template = Template.objects.create(workspace=workspace, name="welcome", content={"appmessaging": {"text": "Hi"}})
 
-    status, body = post(client, key, seed_example(str(template.id), "http://127.0.0.1:9/notify"))
+    # The seed's own offset form (+5:30, no leading zero), 30 days ahead.
+    ist = timezone.now().astimezone(timezone.get_fixed_timezone(330)).replace(microsecond=456000) + timedelta(days=30)
+    expiry = ist.strftime("%Y-%m-%dT%H:%M:%S.456+5:30")
+
+    status, body = post(client, key, seed_example(str(template.id), "http://127.0.0.1:9/notify", expiry))
 
     assert status == 202
     entries = body["response"]
@@ -138,7 +142,7 @@ def test_the_seeds_example_request_works_verbatim(client, workspace, app_channel
     message = first.first()
     assert message.channel == app_channel and message.service == service
     assert message.status == "accepted" and message.priority == 3
-    assert message.expires_at == datetime(2099, 4, 12, 13, 0, 19, 456000, tzinfo=UTC)
+    assert message.expires_at == ist.astimezone(UTC)
     assert (message.notify_url, message.callback_data, message.correlationid) == (
         "http://127.0.0.1:9/notify",
         "order-42",

@@ -44,6 +44,7 @@ MAX_ADDRESSES = 1000
 MAX_CORRELATION_BYTES = 50
 MAX_TEXT = 100_000
 MAX_CALLBACK_DATA = 4000
+MAX_VALIDITY = 365 * 86400  # as the canonical API's validity
 MAX_SMARTLINKS = smartlinks.MAX_LISTED
 
 K = IdentifierKey
@@ -280,6 +281,8 @@ def _expiry(value, now: datetime) -> dict:
         raise e.invalid("expiry", "must be a time like 2015-04-12T13:00:19.456Z or 2015-04-12T18:30:19.456+5:30") from None
     if at <= now:
         raise e.invalid("expiry", "is in the past")
+    if at - now > timedelta(seconds=MAX_VALIDITY):
+        raise e.invalid("expiry", "must be at most a year ahead")
     return {"expires_at": at, "validity": max(1, math.ceil((at - now).total_seconds()))}
 
 
