@@ -433,11 +433,12 @@ def insert(user: AppUser, sender, text, at: datetime | None = None) -> Message:
 def send(user: AppUser, service: Service, recipient, text) -> Message:
     """Send from the user: to another user's inbox at once, else as SMS to the number."""
     text = _text(text, "text", MAX_TEXT)
-    workspace = user.workspace
-    peer = resolve_peer(workspace, recipient, "recipient")
-    if peer.user is not None:
-        return _send_to_user(user, service, peer, text)
-    return _send_sms(user, service, peer, text)
+    # One transaction, so a refused send (no msisdn, no SMS channel) leaves no contact behind.
+    with transaction.atomic():
+        peer = resolve_peer(user.workspace, recipient, "recipient")
+        if peer.user is not None:
+            return _send_to_user(user, service, peer, text)
+        return _send_sms(user, service, peer, text)
 
 
 def _send_to_user(user: AppUser, service: Service, peer: Peer, text: str) -> Message:

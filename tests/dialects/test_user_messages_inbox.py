@@ -10,6 +10,7 @@ from messaging.engine import codec as engine_codec
 from messaging.engine.sync import device_ref
 from messaging.models import (
     AppDevice,
+    Contact,
     Conversation,
     Direction,
     EngineRequest,
@@ -122,6 +123,7 @@ def test_sending_sms_needs_the_sender_to_have_an_msisdn_113(s):
     assert response.error() == (400, 113)
     assert "msisdn" in response["errorMessage"]
     assert not Message.objects.exists()
+    assert not Contact.objects.exists()  # a refused send leaves nothing behind
 
 
 def test_sending_sms_without_an_sms_channel_is_denied(s):

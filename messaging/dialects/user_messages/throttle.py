@@ -6,6 +6,7 @@ limit. Rates are settings like "120/min" (USER_API_RATE per app user, USER_API_K
 per API key; see portal/settings.py).
 """
 
+import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,6 +18,9 @@ from messaging.dialects.user_messages.errors import TOO_MANY_REQUESTS, UserApiEr
 from messaging.models import RateCounter
 
 UNITS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400}
+# Keys come and go (one per login name tried), so now and then a new key's request clears
+# rows whose window ended more than a day ago; no window is longer than a day.
+PRUNE_CHANCE = 0.01
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -51,10 +55,16 @@ def _increment(key: str, start: datetime) -> int:
         try:
             with transaction.atomic():
                 RateCounter.objects.create(key=key, window_start=start, count=1)
+            if random.random() < PRUNE_CHANCE:
+                _prune(start)
             break
         except IntegrityError:  # another request created it first: count on its row
             continue
     return rows.values_list("count", flat=True).first() or 1
+
+
+def _prune(now: datetime) -> int:
+    return RateCounter.objects.filter(window_start__lt=now - timedelta(days=2)).delete()[0]
 
 
 def check(key: str, rate: str, who: str) -> None:
