@@ -133,6 +133,7 @@ def test_7003_for_the_mandatory_parts_of_an_appmessaging_block(client, workspace
         ({"destination": [{"msisdn": ["+14155550101", {"x": 1}]}]}, "destination[0].msisdn[1]"),
         ({"destination": [{"email": ["nope"]}]}, "destination[0].email[0]"),
         ({"destination": [{"email": ["a@example.com"]}]}, "destination[0]"),
+        ({"destination": [{"msisdn/customerid": ["CUST-1"]}]}, "destination[0]"),
         ({"correlationid": "x" * 51}, "correlationid"),
         ({"correlationid": "é" * 26}, "correlationid"),
         ({"destination": [{"msisdn": ["+14155550101"], "correlationid": "y" * 51}]}, "destination[0].correlationid"),

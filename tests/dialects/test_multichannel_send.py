@@ -136,9 +136,10 @@ def test_the_seeds_example_request_works_verbatim(client, workspace, app_channel
     assert len({e["transid"] for e in entries}) == 2
     first = Message.objects.filter(transid=entries[0]["transid"])
     second = Message.objects.filter(transid=entries[1]["transid"])
-    assert sorted(m.receiver["contacts"][0]["identifierValue"] for m in first) == ["+14155550101", "+14155550102"]
+    # On appmessaging a msisdn/customerid value is a customer id (an app user's username).
+    assert sorted(m.receiver["contacts"][0]["identifierValue"] for m in first) == ["+14155550102", "14155550101"]
     assert sorted(m.receiver["contacts"][0]["identifierValue"] for m in second) == ["1001", "1002"]
-    assert {m.receiver["contacts"][0]["identifierKey"] for m in second} == {"customerid"}
+    assert {m.receiver["contacts"][0]["identifierKey"] for m in [*first, *second]} == {"customerid"}
     message = first.first()
     assert message.channel == app_channel and message.service == service
     assert message.status == "accepted" and message.priority == 3
@@ -174,21 +175,32 @@ def test_one_entry_and_transid_per_destination_and_one_message_per_address(clien
     assert set(rows.values_list("reference", flat=True)) == {"req-1", "own"}
 
 
-def test_msisdn_without_plus_and_msisdn_or_customerid_values(client, workspace, sms_channel, app_channel):
-    _, key = factories.create_service(workspace)
-    status, _ = post(client, key, sms_request("918886661353"))
-    assert status == 202
-    assert ContactIdentifier.objects.filter(key="phonenumber", value="+918886661353").exists()
+def test_an_msisdn_without_plus_is_read_as_international(client, workspace, service):
+    _, key = service
+    assert post(client, key, sms_request("918886661353"))[0] == 202
+    assert Message.objects.get().receiver["contacts"][0]["identifierValue"] == "+918886661353"
 
-    body = {
+
+def test_msisdn_or_customerid_values_are_read_by_the_delivery_channel(client, workspace, sms_channel, app_channel):
+    _, key = factories.create_service(workspace)
+
+    def receivers(channel) -> dict:
+        return {
+            m.receiver["contacts"][0]["identifierValue"]: m.receiver["contacts"][0]["identifierKey"]
+            for m in Message.objects.filter(channel=channel)
+        }
+
+    sms = {**sms_request(), "destination": [{"msisdn/customerid": ["+14155550109", "CUST-7"]}]}
+    assert post(client, key, sms)[0] == 202
+    assert receivers(sms_channel) == {"+14155550109": "phonenumber"}  # CUST-7 has no phone to text
+
+    app = {
         "deliverychannel": "appmessaging",
         "channels": {"appmessaging": {"message": {"text": "hi"}, "thread_type": "conversation", "thread_title": "t"}},
         "destination": [{"msisdn/customerid": ["+14155550109", "CUST-7"]}],
     }
-    assert post(client, key, body)[0] == 202
-    keys = {m.receiver["contacts"][0]["identifierValue"]: m.receiver["contacts"][0]["identifierKey"]
-            for m in Message.objects.filter(channel=app_channel)}
-    assert keys == {"+14155550109": "phonenumber", "CUST-7": "customerid"}
+    assert post(client, key, app)[0] == 202
+    assert receivers(app_channel) == {"+14155550109": "customerid", "CUST-7": "customerid"}
 
 
 def test_an_existing_contact_is_reused_and_a_new_one_created(client, workspace, service):
@@ -373,3 +385,27 @@ def test_1000_destinations_cost_a_constant_number_of_queries(client, workspace, 
     assert Message.contacts.through.objects.count() == 1000
     assert MessageEvent.objects.count() == 1000
     assert ContactIdentifier.objects.filter(workspace=workspace).count() == 1000
+
+
+def test_an_appmessaging_destination_reaches_the_app_users_inbox(
+    client, workspace, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)  # dispatch runs inline on commit
+    factories.create_channel(workspace, "appmessaging", "app", name="App inbox")
+    factories.create_app_user(workspace, username="1001")
+    _, key = factories.create_service(workspace)
+    body = {
+        "deliverychannel": "appmessaging",
+        "channels": {"appmessaging": {"message": {"text": "Your order shipped"}, "thread_type": "conversation",
+                                      "thread_title": "Orders"}},
+        "destination": [{"customerid": ["1001", "nobody"]}],
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, key, body)[0] == 202
+
+    outcome = {m.receiver["contacts"][0]["identifierValue"]: (m.status, m.reason) for m in Message.objects.all()}
+    assert outcome["1001"][0] in ("sent", "delivered")  # in the user's inbox (delivered once the app reports)
+    assert outcome["nobody"] == ("sending_failed", "app: no app user 'nobody' in this workspace")

@@ -11,9 +11,11 @@ Decisions the seed leaves open (the README repeats them):
   first channel in that order that the service serves and the destination has an address
   for; all its addresses of that kind get the message.
 - Addresses per delivery channel: sms/whatsapp/voice ← `msisdn`; email ← `email`;
-  appmessaging/push ← `userid`, `customerid` or `msisdn`; other platforms take any.
-- `msisdn/customerid` (a key the seed's own example uses): each value is a phone number if
-  it parses as one, otherwise a customer id.
+  appmessaging/push ← `userid` or `customerid` (an app user's username); other platforms
+  take any.
+- `msisdn/customerid` (a key the seed's own example uses): on a phone channel (sms,
+  whatsapp, voice) each value that is a phone number is an msisdn; on appmessaging/push each
+  value is a customer id; on other platforms a phone number if it parses as one.
 - An msisdn in international form without "+" (918886661353) is accepted: a digits-only
   value that is no valid number of the workspace's region is tried with "+" in front.
 - At most 1000 destinations and at most 1000 addresses in all (7009): one request is one
@@ -56,8 +58,8 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
     "whatsapp": (K.PHONENUMBER,),
     "voice": (K.PHONENUMBER,),
     "email": (K.EMAILADDRESS,),
-    "appmessaging": (K.USERID, K.CUSTOMERID, K.PHONENUMBER),
-    "push": (K.USERID, K.CUSTOMERID, K.PHONENUMBER),
+    "appmessaging": (K.USERID, K.CUSTOMERID),  # an AppUser's username (connectors/app)
+    "push": (K.USERID, K.CUSTOMERID),
 }
 ATTACHMENT_KINDS = ("file", "image", "video", "audio", "location")
 MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
@@ -85,6 +87,8 @@ class Destination:
     platform: str = ""
     channel: Channel | None = None
     addresses: list[tuple[str, str]] = field(default_factory=list)
+    # `msisdn/customerid` values: (the value as a phone number, or None; as a customer id)
+    either: list[tuple[str | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -303,16 +307,17 @@ def _destinations(value, request_correlation: str, region: str) -> list[Destinat
         entry = _object(entry, name, required=True)
         correlation = _correlationid(entry.get("correlationid"), f"{name}.correlationid") or request_correlation
         destination = Destination(index=index, correlationid=correlation, transid=str(uuid.uuid4()))
-        destination.addresses = _addresses(entry, name, region)
-        total += len(destination.addresses)
+        destination.addresses, destination.either = _addresses(entry, name, region)
+        total += len(destination.addresses) + len(destination.either)
         destinations.append(destination)
     if total > MAX_ADDRESSES:
         raise e.too_many("addresses", total, MAX_ADDRESSES)
     return destinations
 
 
-def _addresses(entry: dict, name: str, region: str) -> list[tuple[str, str]]:
+def _addresses(entry: dict, name: str, region: str) -> tuple[list[tuple[str, str]], list[tuple[str | None, str]]]:
     out: list[tuple[str, str]] = []
+    either: list[tuple[str | None, str]] = []
     for key in (*ADDRESS_KEYS, EITHER_KEY):
         if entry.get(key) in (None, [], ""):
             continue
@@ -320,23 +325,38 @@ def _addresses(entry: dict, name: str, region: str) -> list[tuple[str, str]]:
         if len(values) > MAX_ADDRESSES:
             raise e.too_many(f"{name}.{key} values", len(values), MAX_ADDRESSES)
         for position, raw in enumerate(values):
-            address = _address(key, raw, f"{name}.{key}[{position}]", region)
+            field_name = f"{name}.{key}[{position}]"
+            if key == EITHER_KEY:
+                value = _either(raw, field_name, region)
+                if value not in either:
+                    either.append(value)
+                continue
+            address = _address(key, raw, field_name, region)
             if address not in out:
                 out.append(address)
-    if not out:
+    if not out and not either:
         raise e.missing(name, "needs msisdn, email, customerid or userid")
-    return out
+    return out, either
 
 
-def _address(key: str, raw, field_name: str, region: str) -> tuple[str, str]:
+def _raw_value(raw, field_name: str) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise e.invalid(field_name, "must be a string")
     value = str(raw).strip()
     if not value:
         raise e.missing(field_name, "may not be blank")
-    if key == EITHER_KEY:
-        phone = _phone_or_none(value, region)
-        return (K.PHONENUMBER, phone) if phone else (K.CUSTOMERID, _wrap(lambda: normalize(K.CUSTOMERID, value, region, field_name)))
+    return value
+
+
+def _either(raw, field_name: str, region: str) -> tuple[str | None, str]:
+    """A `msisdn/customerid` value: which one it is depends on the delivery channel chosen
+    (a phone number for sms, a customer id for appmessaging), so both readings are kept."""
+    value = _raw_value(raw, field_name)
+    return _phone_or_none(value, region), _wrap(lambda: normalize(K.CUSTOMERID, value, region, field_name))
+
+
+def _address(key: str, raw, field_name: str, region: str) -> tuple[str, str]:
+    value = _raw_value(raw, field_name)
     if key == "msisdn":
         phone = _phone_or_none(value, region)
         if phone is None:
@@ -412,8 +432,7 @@ def _choose_channel(destination: Destination, platforms: list[str], serving: dic
         channel = serving[platform]
         if not isinstance(channel, Channel):
             continue
-        wanted = PLATFORM_KEYS.get(platform)
-        addresses = [a for a in destination.addresses if wanted is None or a[0] in wanted]
+        addresses = _candidates(destination, platform)
         if addresses:
             destination.platform, destination.channel, destination.addresses = platform, channel, addresses
             return
@@ -424,6 +443,25 @@ def _choose_channel(destination: Destination, platforms: list[str], serving: dic
         f"destination[{destination.index}]",
         f"has no address for deliverychannel {','.join(platforms)}: give {' or '.join(kinds)}{why}",
     )
+
+
+def _candidates(destination: Destination, platform: str) -> list[tuple[str, str]]:
+    wanted = PLATFORM_KEYS.get(platform)
+    out = [a for a in destination.addresses if wanted is None or a[0] in wanted]
+    for phone, customerid in destination.either:
+        if wanted is None:
+            address = (K.PHONENUMBER, phone) if phone else (K.CUSTOMERID, customerid)
+        elif K.PHONENUMBER in wanted:
+            if phone is None:
+                continue  # not a phone number: nothing to send an SMS to
+            address = (K.PHONENUMBER, phone)
+        elif K.CUSTOMERID in wanted:
+            address = (K.CUSTOMERID, customerid)
+        else:
+            continue
+        if address not in out:
+            out.append(address)
+    return out
 
 
 def _param_name(identifier_key: str) -> str:
