@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from messaging.engine import codec, pump, routing, sessions, sync
+from messaging.engine import codec, pump, replies, routing, sessions, sync
 from messaging.models import MessagingEndpoint
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ def token_from_scope(scope) -> str:
                 return credentials.strip()
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
     return (query.get("token") or [""])[0]
-
-
-def _send_succeeded(endpoint: MessagingEndpoint, p: dict) -> None:
-    routing.send_succeeded(endpoint, p["token"])
 
 
 def _send_failed(endpoint: MessagingEndpoint, p: dict) -> None:
@@ -59,7 +55,6 @@ def _report(endpoint: MessagingEndpoint, p: dict) -> None:
 
 
 HANDLERS: dict[str, Callable[[MessagingEndpoint, dict], None]] = {
-    codec.SEND_MESSAGE_SUCCEEDED: _send_succeeded,
     codec.SEND_MESSAGE_FAILED: _send_failed,
     codec.UPDATE_MESSAGES_STATUS_SUCCEEDED: _status_succeeded,
     codec.UPDATE_MESSAGES_STATUS_FAILED: _status_failed,
@@ -98,6 +93,8 @@ class EngineConsumer(AsyncWebsocketConsumer):
         pump.unregister(self.endpoint.id, self.channel_name)
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            # Successes it sent before leaving are recorded first: those must not be re-routed.
+            await replies.drain()
             await database_sync_to_async(sessions.closed)(self.endpoint, self.channel_name)
         except Exception:
             log.exception("device %s: cleanup after disconnect failed", self.endpoint.id)
@@ -114,7 +111,10 @@ class EngineConsumer(AsyncWebsocketConsumer):
             log.warning("device %s: frame ignored: %s", endpoint.id, exc.reason)
             return
         try:
-            await database_sync_to_async(HANDLERS[frame.action])(endpoint, frame.payload)
+            if frame.action == codec.SEND_MESSAGE_SUCCEEDED:
+                replies.add(endpoint.id, frame.payload["token"])  # batched: the hot path
+            else:
+                await database_sync_to_async(HANDLERS[frame.action])(endpoint, frame.payload)
             if time.monotonic() - self.seen_at > SEEN_EVERY:
                 self.seen_at = time.monotonic()
                 await database_sync_to_async(sessions.seen)(endpoint)

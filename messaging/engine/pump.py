@@ -66,10 +66,13 @@ def unregister(endpoint_id, channel_name: str) -> None:
 
 def claim_unsent(endpoint_ids: list, limit: int = BATCH) -> dict:
     """Claim unsent requests of these devices; {endpoint id: [frame, ...]} in order."""
+    unsent = EngineRequest.objects.filter(sent_at=None, answered_at=None, outcome="", endpoint_id__in=endpoint_ids)
+    # Look before locking: on SQLite every transaction takes the write lock, and the pump
+    # looks ten times a second.
+    if not unsent.exists():
+        return {}
     with transaction.atomic():
-        rows = EngineRequest.objects.filter(
-            sent_at=None, answered_at=None, outcome="", endpoint_id__in=endpoint_ids
-        ).order_by("id")
+        rows = unsent.order_by("id")
         if connection.vendor == "postgresql":
             rows = rows.select_for_update(skip_locked=True)
         picked = list(rows.values_list("id", "endpoint_id", "detail")[:limit])

@@ -16,6 +16,7 @@ Rules that keep a message from going out twice or moving backwards:
   `processing` on that device).
 """
 
+import heapq
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from messaging.connectors.base import SendResult
@@ -130,18 +131,40 @@ def available_endpoints(channel: Channel) -> list[Candidate]:
     ]
 
 
-def _pick(candidates: list[Candidate], avoid: set) -> Candidate | None:
-    """Least loaded device with room, preferring one this message has not failed on."""
-    with_room = [c for c in candidates if c.room is None or c.room > 0]
-    fresh = [c for c in with_room if c.endpoint.id not in avoid]
-    pool = fresh or with_room
-    if not pool:
-        return None
-    best = min(pool, key=lambda c: (c.load, str(c.endpoint.id)))
-    best.load += 1
-    if best.room is not None:
-        best.room -= 1
-    return best
+class Picker:
+    """Least-loaded device with rate-limit room, preferring one the message has not failed
+    on; a heap keeps a batch of thousands over hundreds of devices cheap."""
+
+    def __init__(self, candidates: list[Candidate]):
+        ordered = sorted(candidates, key=lambda c: str(c.endpoint.id))
+        self.heap = [(c.load, i, c) for i, c in enumerate(ordered)]
+        heapq.heapify(self.heap)
+
+    def pick(self, avoid: set) -> Candidate | None:
+        skipped, choice = [], None
+        while self.heap:
+            entry = heapq.heappop(self.heap)
+            candidate = entry[2]
+            if candidate.room is not None and candidate.room <= 0:
+                continue  # used up its rate limit for this minute: out of this batch
+            if candidate.endpoint.id in avoid:
+                skipped.append(entry)
+                continue
+            choice = entry
+            break
+        if choice is None and skipped:  # only devices it failed on are left: least loaded
+            skipped.sort(key=lambda e: (e[0], e[1]))
+            choice = skipped.pop(0)
+        for entry in skipped:
+            heapq.heappush(self.heap, entry)
+        if choice is None:
+            return None
+        candidate = choice[2]
+        candidate.load += 1
+        if candidate.room is not None:
+            candidate.room -= 1
+        heapq.heappush(self.heap, (candidate.load, choice[1], candidate))
+        return candidate
 
 
 # --- sending ----------------------------------------------------------------------------------------
@@ -193,9 +216,10 @@ def send_messages(channel: Channel, messages: list[Message]) -> list[SendResult]
 
     now = timezone.now()
     expires = now + timedelta(seconds=send_timeout(channel))
-    requests, frames, assigned = [], defaultdict(list), defaultdict(list)
+    requests, frames, assigned = [], defaultdict(list), []
+    picker = Picker(candidates)
     for message, numbers, text in todo:
-        choice = _pick(candidates, avoid=set(history[message.id]))
+        choice = picker.pick(avoid=set(history[message.id]))
         if choice is None:
             results.append(SendResult(message.id, "wait", RATE_LIMITED))
             continue
@@ -211,15 +235,24 @@ def send_messages(channel: Channel, messages: list[Message]) -> list[SendResult]
         )
         if push:
             frames[endpoint_id].append(frame)
-        assigned[endpoint_id].append(message.id)
         results.append(SendResult(message.id, "pending", ""))
         message.endpoint_id = endpoint_id
+        assigned.append(message.id)
     with transaction.atomic():
-        EngineRequest.objects.bulk_create(requests)
-        for endpoint_id, ids in assigned.items():
-            Message.objects.filter(id__in=ids).update(endpoint_id=endpoint_id)
+        EngineRequest.objects.bulk_create(requests, batch_size=500)
+        _set_endpoints(assigned)
         push_after_commit(dict(frames))
     return results
+
+
+def _set_endpoints(message_ids: list) -> None:
+    """Message.endpoint = the phone of each message's newest SendMessage, in one UPDATE."""
+    newest = (
+        EngineRequest.objects.filter(message_id=OuterRef("pk"), action=codec.SEND_MESSAGE)
+        .order_by("-id")
+        .values("endpoint_id")[:1]
+    )
+    Message.objects.filter(id__in=message_ids).update(endpoint_id=Subquery(newest))
 
 
 def _send_history(message_ids: list) -> dict[object, dict[object, str]]:
@@ -259,17 +292,41 @@ def answer(request: EngineRequest, outcome: str) -> bool:
 
 def send_succeeded(endpoint: MessagingEndpoint, token: str) -> bool:
     """SendMessageSucceeded: the message is `sent` (unless it is already further on)."""
+    return sends_succeeded([(endpoint.id, token)]) == 1
+
+
+def sends_succeeded(replies: list[tuple[object, str]]) -> int:
+    """Many SendMessageSucceeded at once ([(endpoint id, token)]), in a few queries: the
+    consumer batches them, since a busy fleet answers hundreds per second. Returns how
+    many messages moved to `sent`."""
+    wanted = dict((token, endpoint_id) for endpoint_id, token in replies)  # a repeat counts once
+    now = timezone.now()
     with transaction.atomic():
-        request = open_request(endpoint, token, codec.SEND_MESSAGE)
-        if request is None or not answer(request, SUCCEEDED):
-            return False
-        message = Message.objects.filter(pk=request.message_id).first()
-        if message is None:
-            return False
-        moved = st.transition(message, Status.SENT, actor=f"device:{endpoint.id}", endpoint_id=endpoint.id)
-        if not moved:
-            log.info("device %s: message %s already %s; success recorded only", endpoint.id, message.id, message.status)
-        return moved
+        rows = EngineRequest.objects.filter(token__in=list(wanted), action=codec.SEND_MESSAGE).values_list(
+            "id", "token", "endpoint_id", "message_id", "answered_at", "message__endpoint_id"
+        )
+        found = {row[1]: row for row in rows}
+        request_ids, message_ids, moved_device = [], [], defaultdict(list)
+        for token, endpoint_id in wanted.items():
+            row = found.get(token)
+            if row is None or row[2] != endpoint_id:
+                log.warning("device %s: reply to unknown token %r ignored", endpoint_id, token)
+            elif row[4] is not None:
+                log.warning("device %s: second reply to token %r ignored", endpoint_id, token)
+            else:
+                request_ids.append(row[0])
+                if row[3] is not None:
+                    message_ids.append(row[3])
+                    if row[5] != endpoint_id:  # a late success: the message had moved to another phone
+                        moved_device[endpoint_id].append(row[3])
+        if not request_ids:
+            return 0
+        EngineRequest.objects.filter(id__in=request_ids, answered_at=None).update(answered_at=now, outcome=SUCCEEDED)
+        # One statement for the whole batch (a fleet's answers come from many phones at once).
+        moved = st.transition_many(message_ids, Status.SENT, actor="engine device")
+        for endpoint_id, ids in moved_device.items():
+            Message.objects.filter(id__in=[m for m in ids if m in set(moved)]).update(endpoint_id=endpoint_id)
+    return len(moved)
 
 
 def send_failed(endpoint: MessagingEndpoint, token: str, code: str, text: str = "") -> bool:
@@ -340,11 +397,17 @@ def reroute_in_flight(endpoint_id) -> tuple[int, int]:
 
 def expire_device_requests() -> int:
     """Periodic task: SendMessage requests unanswered past their channel's
-    send_timeout_seconds are given back (requeued / failed); other requests just expire.
-    Returns how many requests expired."""
-    overdue = EngineRequest.objects.filter(answered_at=None, outcome="", expires_at__lte=timezone.now())
+    send_timeout_seconds, or left open on a device that is gone, are given back (requeued /
+    failed); other requests just expire. Returns how many requests were closed."""
+    open_requests = EngineRequest.objects.filter(answered_at=None, outcome="")
+    # A dispatcher that picked a device just as it disconnected leaves sends behind that no
+    # session will deliver: give them back now rather than at their timeout.
+    stranded = open_requests.filter(action=codec.SEND_MESSAGE, endpoint__connected=False)
+    count = stranded.count()
+    give_back(stranded, DISCONNECTED, f"{DISCONNECTED}: the device disconnected before answering")
+    overdue = open_requests.filter(expires_at__lte=timezone.now())
     sends = overdue.filter(action=codec.SEND_MESSAGE)
-    count = sends.count()
+    count += sends.count()
     give_back(sends, TIMEOUT, f"{TIMEOUT}: no answer from the device in time")
     return count + overdue.exclude(action=codec.SEND_MESSAGE).update(outcome=TIMEOUT)
 
