@@ -50,3 +50,15 @@ urlpatterns += [
     path("<uuid:workspace_id>/presigned-upload", uploads.WorkspacePresignView.as_view(), name="presigned-upload"),
     path(f"{_CH}/presigned-upload", uploads.ChannelPresignView.as_view(), name="channel-presigned-upload"),
 ]
+
+# Conversations and the read action (SPEC §2, §3.5: a read reaches the reporting phone).
+from messaging.dialects.channels_api import conversations  # noqa: E402
+
+_CONV = "<uuid:workspace_id>/conversations/<uuid:conversation_id>"
+urlpatterns += [
+    path("<uuid:workspace_id>/conversations", conversations.ConversationListView.as_view(), name="conversation-list"),
+    path(_CONV, conversations.ConversationDetailView.as_view(), name="conversation-detail"),
+    path(f"{_CONV}/messages", conversations.ConversationMessagesView.as_view(), name="conversation-messages"),
+    path(f"{_CONV}/read", conversations.ConversationReadView.as_view(), name="conversation-read"),
+    path(f"{_CH}/messages/<uuid:message_id>/read", conversations.MessageReadView.as_view(), name="message-read"),
+]
