@@ -59,7 +59,7 @@ MAX_TEXT = 10_000
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_IDS = 1000
-SEARCH_TYPES = ("text", "image", "file", "html", "notification", "interactive")
+SEARCH_TYPES = ("text", "image", "file", "html", "appmessaging", "notification", "interactive")
 
 
 # --- errors the dialect maps to its own codes -------------------------------------------------
@@ -194,7 +194,12 @@ def message_dict(message: Message, owner: AppUser) -> dict:
 
 
 def message_frame(message: Message, owner: AppUser, kind: str = "message") -> dict:
-    return {"type": kind, "message": message_dict(message, owner)}
+    """A /ws/app/ frame; a body richer than text (a seed-002 appmessaging block with its
+    thread, notification and attachment) comes along whole as `body`."""
+    frame = {"type": kind, "message": message_dict(message, owner)}
+    if (message.body or {}).get("type") not in (None, "text"):
+        frame["body"] = message.body
+    return frame
 
 
 # --- scoping --------------------------------------------------------------------------------------

@@ -132,6 +132,11 @@ def test_an_appmessaging_message_is_delivered_when_the_app_reports_it(s):
         assert (await live.connect())[0]
 
         origin = await database_sync_to_async(send_text)(channel, "userid", "bob@example.com", "Your parcel is here")
+        # As the 002 dialect stores it: an appmessaging block with thread and notification.
+        body = {"type": "appmessaging", "appmessaging": {
+            "text": "Your parcel is here", "message": {"text": "Your parcel is here"}, "thread_type": "shipping",
+            "thread_title": "Parcels", "notification": {"title": "Parcel", "text": "Your parcel is here"}}}
+        await database_sync_to_async(Message.objects.filter(pk=origin.pk).update)(body=body)
         assert await database_sync_to_async(dispatch.dispatch_ids)([origin.id]) == 1
         assert (await fetch(origin.id)).status == Status.SENT
 
@@ -139,6 +144,7 @@ def test_an_appmessaging_message_is_delivered_when_the_app_reports_it(s):
         copy = frame["message"]
         assert frame["type"] == "message"
         assert (copy["direction"], copy["text"], copy["sender"]) == ("in", "Your parcel is here", "In-app")
+        assert frame["body"] == body
 
         await socket.send_json_to({"type": "delivered", "messageId": copy["messageId"]})
         assert (await socket.receive_json_from(timeout=2))["status"] == "OK"
