@@ -6,7 +6,7 @@
 - with another workspace's admin key on ITS OWN workspace's URL but an object id from
   this workspace (404, nothing changed).
 
-Reads need viewer; sends, cancels and presigned uploads need sender; management writes
+Reads need viewer; sends, cancels, read actions and presigned uploads need sender; management writes
 need admin. "Nothing changed" compares every row of the tables an endpoint can touch.
 """
 
@@ -20,6 +20,8 @@ from messaging.models import (
     Channel,
     Contact,
     ContactIdentifier,
+    Conversation,
+    EngineRequest,
     Media,
     Message,
     MessageEvent,
@@ -74,6 +76,12 @@ ENDPOINTS = [
     ep("cancel message", "post", CH + "/messages/{message}/cancel", "sender", 200),
     ep("presign", "post", W + "/presigned-upload", "sender", 200, {"contentType": "image/png"}),
     ep("channel presign", "post", CH + "/presigned-upload", "sender", 200, {"contentType": "image/png"}),
+    # conversations and read actions
+    ep("list conversations", "get", W + "/conversations", "viewer", 200),
+    ep("get conversation", "get", W + "/conversations/{conversation}", "viewer", 200),
+    ep("conversation messages", "get", W + "/conversations/{conversation}/messages", "viewer", 200),
+    ep("read conversation", "post", W + "/conversations/{conversation}/read", "sender", 200),
+    ep("read message", "post", CH + "/messages/{incoming}/read", "sender", 200),
     # channels
     ep("list channels", "get", W + "/channels", "viewer", 200),
     ep(
@@ -161,6 +169,8 @@ WATCHED = [
     Message.contacts.through,
     MessageEvent,
     Media,
+    Conversation,
+    EngineRequest,
 ]
 
 
@@ -176,6 +186,11 @@ def populate(workspace) -> dict:
     message = factories.create_message(
         channel, contact, status="scheduled", scheduled_for=timezone.now() + timedelta(hours=1)
     )
+    conversation = Conversation.objects.create(workspace=workspace, channel=channel, unread_count=1)
+    conversation.participants.add(contact)
+    incoming = factories.create_message(
+        channel, contact, direction="incoming", status="delivered", conversation=conversation
+    )
     tag = Tag.objects.create(workspace=workspace, name="vip")
     template = Template.objects.create(workspace=workspace, name="hello", content={"sms": {"text": "Hi"}})
     TemplateVersion.objects.create(template=template, version=1, content=template.content)
@@ -188,6 +203,8 @@ def populate(workspace) -> dict:
         "spare_channel": spare.id,
         "contact": contact.id,
         "message": message.id,
+        "conversation": conversation.id,
+        "incoming": incoming.id,
         "tag": tag.id,
         "template": template.id,
         "smartlink": smartlink.id,
