@@ -2,7 +2,8 @@
 
 Origin checks (messaging.ws_security.OriginPolicy): every route requires an Origin that
 matches ALLOWED_HOSTS, except the device paths listed in ws_security.DEVICE_PATHS
-(/ws/engine/, /ws/app/), where a missing Origin is allowed and a present one is checked.
+(/ws/engine/, /ws/app/), where a missing Origin is allowed and a present one is checked,
+and /ws/live/ (ws_security.KEY_PATHS), where the same holds for AccessKey handshakes only.
 """
 
 from channels.auth import AuthMiddlewareStack
@@ -15,7 +16,8 @@ from messaging.live.consumer import LiveConsumer
 from messaging.ws_security import OriginPolicy
 
 websocket_urlpatterns: list = [
-    # Browsers only: OriginPolicy below applies the strict AllowedHostsOriginValidator here.
+    # Dashboards (session cookie: matching Origin required) and scripts (AccessKey header:
+    # Origin optional, a present one checked) — see ws_security.KEY_PATHS.
     path("ws/live/", LiveConsumer.as_asgi()),
     # Phones (seed 000): no Origin needed, authenticated by the endpoint token.
     path("ws/engine/", EngineConsumer.as_asgi()),

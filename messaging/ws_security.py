@@ -9,14 +9,33 @@ Devices (/ws/engine/ phones, /ws/app/ apps) are not browsers and send no Origin;
 authenticate with a token instead. On their paths a missing Origin is allowed, but a
 present one is still checked, so a web page cannot use a device route either.
 
+The live socket (/ws/live/) also serves scripts, which authenticate with an
+`Authorization: AccessKey` header and send no Origin. The cross-site risk is a page
+riding on the user's session cookie, and a key header is something a foreign page cannot
+add on its own (browsers' WebSocket API sets no custom headers) — and when it is present
+the consumer authenticates by the key alone, never by the cookie (messaging.live.consumer).
+So on KEY_PATHS a missing Origin is allowed when the handshake carries an AccessKey
+header; a session-cookie handshake still needs a matching Origin, and a present foreign
+Origin is refused either way.
+
 `OriginPolicy` applies the right rule by path in front of the one URLRouter, so a route
 added to messaging.routing.websocket_urlpatterns is strict unless its path is listed in
-DEVICE_PATHS: forgetting to list a path fails safe.
+DEVICE_PATHS or KEY_PATHS: forgetting to list a path fails safe.
 """
 
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
 
 DEVICE_PATHS: tuple[str, ...] = ("/ws/engine/", "/ws/app/")
+KEY_PATHS: tuple[str, ...] = ("/ws/live/",)
+
+
+def _uses_access_key(scope) -> bool:
+    """Does the handshake authenticate with `Authorization: AccessKey ...`? The first
+    Authorization header decides, as in messaging.live.consumer.authenticate."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            return value.split(None, 1)[:1] == [b"AccessKey"]
+    return False
 
 
 class DeviceOriginValidator(OriginValidator):
@@ -29,11 +48,15 @@ class DeviceOriginValidator(OriginValidator):
 
 
 class OriginPolicy:
-    """Route-aware Origin validation: lenient-when-absent on device paths, strict elsewhere."""
+    """Route-aware Origin validation: lenient-when-absent on device paths (and on key
+    paths for AccessKey handshakes), strict elsewhere."""
 
-    def __init__(self, application, device_paths: tuple[str, ...] = DEVICE_PATHS):
+    def __init__(
+        self, application, device_paths: tuple[str, ...] = DEVICE_PATHS, key_paths: tuple[str, ...] = KEY_PATHS
+    ):
         self.application = application
         self.device_paths = device_paths
+        self.key_paths = key_paths
         self.strict = AllowedHostsOriginValidator(application)
         self.device = DeviceOriginValidator(application, self.strict.allowed_origins)
 
@@ -41,6 +64,9 @@ class OriginPolicy:
         if scope["type"] != "websocket":
             raise ValueError("OriginPolicy only handles websocket connections")
         path = scope.get("path", "")
-        validator = self.device if any(path.startswith(p) for p in self.device_paths) else self.strict
+        lenient = any(path.startswith(p) for p in self.device_paths) or (
+            any(path.startswith(p) for p in self.key_paths) and _uses_access_key(scope)
+        )
+        validator = self.device if lenient else self.strict
         return await validator(scope, receive, send)
 

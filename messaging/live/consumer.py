@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from messaging.auth import KeyUser, workspaces_for
+from messaging.live import relay
 from messaging.live.events import group_name
 from messaging.models import AccessKey
 
@@ -90,6 +91,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             workspace_ids = [wanted]
         self.live_groups = [group_name(ws) for ws in workspace_ids]
         await self._join()
+        # In-memory layer: this process must relay changes other processes commit.
+        await relay.register(self.channel_name)
         await self.accept()
         self.rejoin_task = asyncio.ensure_future(self._rejoin_periodically())
 
@@ -108,6 +111,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         task = getattr(self, "rejoin_task", None)
         if task is not None:
             task.cancel()
+        relay.unregister(self.channel_name)
         for group in getattr(self, "live_groups", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -7,6 +7,15 @@ events as possible: a commit that moved 200 messages costs one group_send per wo
 (per FRAMES_PER_EVENT frames), not 200, and the 50 sockets of a busy workspace never
 re-serialise the same frame. Publishing is best effort: a failure is logged and never
 breaks the write that caused it (signals.send_robust also guards this).
+
+Who publishes message events depends on the channel layer, so each event has exactly one
+source. With a layer shared by every process (Redis), the signal receivers below publish
+them from whichever process committed the change (web or worker). With the in-memory
+layer (the default), a worker's group_send reaches nobody, so the receivers stay silent
+for `message.status` / `message.incoming` and messaging.live.relay — a poller of the
+MessageEvent table in each web process holding live sockets — publishes them instead,
+through the same frame builders. `endpoint.state` is only ever produced in the web process
+that holds the phone's socket, so its receiver publishes in both modes.
 """
 
 import json
@@ -17,7 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from messaging.models import Message
 from messaging.signals import EndpointState, StatusChange
@@ -82,16 +91,28 @@ def endpoint_frame(state: EndpointState) -> dict:
     }
 
 
-def publish_frames(frames: Iterable[dict]) -> int:
-    """Send frames to their workspaces' groups; returns the number of group_send calls."""
+def layer_is_shared() -> bool:
+    """True when a group_send from any process reaches every process's sockets (Redis);
+    False for the in-memory layer (or none), which only reaches this process."""
+    layer = get_channel_layer()
+    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+
+
+def _group_sends(frames: Iterable[dict]) -> list[tuple[str, dict]]:
+    """Serialise frames once and pack them into `live.batch` events per workspace group."""
     per_workspace: dict[str, list[str]] = defaultdict(list)
     for frame in frames:
         per_workspace[frame["workspaceId"]].append(_dump(frame))
-    sends = [
+    return [
         (group_name(ws), {"type": BATCH_EVENT_TYPE, "frames": texts[i : i + FRAMES_PER_EVENT]})
         for ws, texts in per_workspace.items()
         for i in range(0, len(texts), FRAMES_PER_EVENT)
     ]
+
+
+def publish_frames(frames: Iterable[dict]) -> int:
+    """Send frames to their workspaces' groups; returns the number of group_send calls."""
+    sends = _group_sends(frames)
     if not sends:
         return 0
     layer = get_channel_layer()
@@ -101,6 +122,16 @@ def publish_frames(frames: Iterable[dict]) -> int:
     # called from a sync view (in-memory layer queues live there) and on a short-lived
     # loop in a worker process (Redis layer).
     async_to_sync(_group_send_all)(layer, sends)
+    return len(sends)
+
+
+async def apublish_frames(frames: Iterable[dict]) -> int:
+    """publish_frames for code already on the event loop (messaging.live.relay)."""
+    sends = _group_sends(frames)
+    layer = get_channel_layer()
+    if not sends or layer is None:
+        return 0
+    await _group_send_all(layer, sends)
     return len(sends)
 
 
@@ -116,11 +147,13 @@ async def _group_send_all(layer, sends: list[tuple[str, dict]]) -> None:
 
 
 def on_status_changed(sender=None, changes: list[StatusChange] = (), **kwargs) -> None:
+    if not layer_is_shared():  # in-memory layer: messaging.live.relay is the one source
+        return
     publish_frames(status_frame(change) for change in changes)
 
 
 def on_message_received(sender=None, message_ids: list = (), **kwargs) -> None:
-    if not message_ids:
+    if not message_ids or not layer_is_shared():  # in-memory layer: the relay publishes these
         return
     rows = Message.objects.filter(id__in=list(message_ids)).values(
         "id", "workspace_id", "channel_id", "sender", "body", "created_at"

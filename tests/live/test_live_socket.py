@@ -6,21 +6,27 @@ from contextlib import asynccontextmanager
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from messaging.models import Direction, Status
+from messaging.models import Status
 from messaging.routing import websocket_application
 from messaging.services import status as st
-from messaging.signals import EndpointState, publish_endpoint_states, publish_received
+from messaging.services.receive import receive_message
+from messaging.signals import EndpointState, publish_endpoint_states
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit must really fire
 
 ORIGIN = (b"origin", b"http://testserver")
-QUIET = 0.3  # seconds receive_nothing waits for a frame that must not come
+QUIET = 0.5  # seconds receive_nothing waits for a frame that must not come (> relay tick)
+
+
+def text_body(text: str) -> dict:
+    return {"type": "text", "text": {"text": text}}
 
 
 def run(coro_fn):
@@ -158,16 +164,59 @@ def test_it_refuses_strangers(two_workspaces):
     run(scenario)
 
 
-def test_it_refuses_a_foreign_or_missing_origin(two_workspaces):
+def test_a_foreign_origin_is_refused_whatever_the_credentials(two_workspaces):
     ours, _ = two_workspaces
     _, key = factories.create_access_key(ours.workspace, "admin")
-    auth = (b"authorization", f"AccessKey {key}".encode())
+    evil = (b"origin", b"https://evil.example")
+    cookie = session_headers(factories.create_user("ann", workspace=ours.workspace, role="admin"))[1]
 
     async def scenario():
-        assert await refused([(b"origin", b"https://evil.example"), auth])
-        assert await refused([auth])  # browsers always send Origin; a scripted client must too
-        async with live([(b"origin", b"http://127.0.0.1:8000"), auth]):
+        assert await refused([evil, (b"authorization", f"AccessKey {key}".encode())])
+        assert await refused([evil, cookie])
+
+    run(scenario)
+
+
+def test_a_script_with_an_access_key_needs_no_origin(two_workspaces):
+    """Scripts are not browsers: with an AccessKey header a missing Origin is fine (SPEC §3.6:
+    only a *present* Origin must match)."""
+    ours, _ = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "viewer")
+
+    async def scenario():
+        async with live([(b"authorization", f"AccessKey {key}".encode())]) as comm:
+            await move(ours, Status.PROCESSING)
+            frame = await comm.receive_json_from(timeout=2)
+            assert (frame["messageId"], frame["status"]) == (str(ours.id), "processing")
+        async with live([(b"origin", b"http://127.0.0.1:8000"), (b"authorization", f"AccessKey {key}".encode())]):
             pass
+
+    run(scenario)
+
+
+def test_a_session_cookie_without_origin_is_refused(two_workspaces):
+    """A cookie rides along with any cross-site request, so it only counts with a matching
+    Origin; a key-less handshake without Origin is refused before it is authenticated."""
+    ours, _ = two_workspaces
+    cookie = session_headers(factories.create_user("ann", workspace=ours.workspace, role="admin"))[1]
+
+    async def scenario():
+        assert await refused([cookie])
+        assert await refused([cookie, (b"authorization", b"Bearer whatever")])
+        async with live([ORIGIN, cookie]):  # the same cookie from the right page is fine
+            pass
+
+    run(scenario)
+
+
+def test_a_bad_key_without_origin_is_still_refused(two_workspaces):
+    ours, _ = two_workspaces
+    cookie = session_headers(factories.create_user("ann", workspace=ours.workspace, role="admin"))[1]
+
+    async def scenario():
+        assert await refused([(b"authorization", b"AccessKey sbk_not-a-real-key-0000000000")])
+        # The key decides, never the cookie that came along: no falling back to the session.
+        assert await refused([cookie, (b"authorization", b"AccessKey sbk_not-a-real-key-0000000000")])
 
     run(scenario)
 
@@ -204,18 +253,8 @@ def test_it_pushes_incoming_messages_and_device_state(two_workspaces):
 
     @database_sync_to_async
     def receive_two():
-        with transaction.atomic():
-            mine = factories.create_message(
-                ours.channel,
-                text="STOP please",
-                direction=Direction.INCOMING,
-                status=Status.DELIVERED,
-                sender={"identifierKey": "phonenumber", "identifierValue": "+15550001111"},
-            )
-            other = factories.create_message(
-                theirs.channel, direction=Direction.INCOMING, status=Status.DELIVERED
-            )
-            publish_received([mine.id, other.id])
+        mine = receive_message(ours.channel, "phonenumber", "+15550001111", text_body("Open on Sunday?"))
+        receive_message(theirs.channel, "phonenumber", "+15550002222", text_body("not for Acme"))
         return mine
 
     @database_sync_to_async
@@ -238,8 +277,12 @@ def test_it_pushes_incoming_messages_and_device_state(two_workspaces):
                 "workspaceId": str(ours.workspace_id),
                 "messageId": str(mine.id),
                 "channelId": str(ours.channel_id),
-                "sender": {"identifierKey": "phonenumber", "identifierValue": "+15550001111"},
-                "text": "STOP please",
+                "sender": {
+                    "identifierKey": "phonenumber",
+                    "identifierValue": "+15550001111",
+                    "contactId": str(mine.contact_id),
+                },
+                "text": "Open on Sunday?",
                 "at": frame["at"],
             }
             assert await comm.receive_nothing(timeout=QUIET)
@@ -262,11 +305,15 @@ def test_a_big_commit_arrives_whole_in_few_channel_layer_events(two_workspaces, 
     ours, _ = two_workspaces
     _, key = factories.create_access_key(ours.workspace, "viewer")
     messages = [factories.create_message(ours.channel) for _ in range(1200)]
+    layer = get_channel_layer()
     group_sends = []
-    from messaging.live import events
+    real = layer.group_send
 
-    real = events.publish_frames
-    monkeypatch.setattr(events, "publish_frames", lambda frames: group_sends.append(real(frames)))
+    async def counting_group_send(group, message):
+        group_sends.append(len(message["frames"]))
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counting_group_send)
 
     @database_sync_to_async
     def move_all():
@@ -278,6 +325,6 @@ def test_a_big_commit_arrives_whole_in_few_channel_layer_events(two_workspaces, 
             got = [json.loads(await comm.receive_from(timeout=2)) for _ in range(1200)]
             assert {f["messageId"] for f in got} == {str(m.id) for m in messages}
             assert await comm.receive_nothing(timeout=QUIET)
-        assert group_sends == [3]  # 1,200 frames → 3 events of 500
+        assert group_sends == [500, 500, 200]  # 1,200 frames → 3 events of ≤ 500
 
     run(scenario)
