@@ -536,3 +536,29 @@ def test_timestamps_are_whole_epoch_seconds_floored(client, workspace, user):
     body = poll(client)
 
     assert body["incomingMessages"][0]["timestamp"] == SINCE + 7
+
+
+def test_it_reads_what_the_003_services_write(client, workspace, user, settings):
+    """Rows written by services/app_messages (user to user, and an insert from a phone)."""
+    from messaging.services import app_messages
+
+    settings.ALL_MESSAGES_SETTLE_SECONDS = 0  # these rows are stamped "now"
+    service, _ = factories.create_service(workspace)
+    factories.create_app_user(workspace, "friend", "friend-pw", msisdn="+61555879987")
+    before = str(int(timezone.now().timestamp()) - 1)
+    sent = app_messages.send(user, service, "friend", "hello friend")
+    inserted = app_messages.insert(user, "+61255588885", "from a phone")
+
+    mine = poll(client, since=before)
+    assert [(m["documentId"], m["recipient"]) for m in mine["outgoingMessages"]] == [
+        (str(sent.id), "61555879987")
+    ]
+    assert [(m["documentId"], m["from"], m["recipient"]) for m in mine["incomingMessages"]] == [
+        (str(inserted.id), "61255588885", "61500079987")
+    ]
+
+    theirs = poll(client, username="friend", password="friend-pw", since=before)
+    assert theirs["outgoingMessages"] == []
+    [copy] = theirs["incomingMessages"]
+    assert (copy["from"], copy["recipient"], copy["text"]) == ("61500079987", "61555879987", "hello friend")
+    assert copy["documentId"] != str(sent.id)  # the friend's own inbox copy
