@@ -141,7 +141,7 @@ WHITENOISE_USE_FINDERS = True  # serve static files under daphne without a colle
 # Session storage keeps one-time secrets shown by the admin on the server, never in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
 # --- Email ----------------------------------------------------------------------------
@@ -235,12 +235,20 @@ else:
         }
     }
 
+# Without Redis the in-memory layer reaches one process only, so status changes the worker
+# commits would never reach daphne's live sockets. Each web process holding /ws/live/
+# sockets then polls the MessageEvent table (one primary-key range query per tick) and
+# publishes what it finds (messaging.live.relay). This is that poll's period: the added
+# latency of a dashboard update in the default set-up. Unused with REDIS_URL.
+LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 200, minimum=10, maximum=10_000)
+
 # --- django-q2 ------------------------------------------------------------------------
 # At-least-once: a task whose worker dies is handed out again after `retry` seconds, so
 # `retry` must exceed `timeout` (django-q2's docs), and our tasks are idempotent: they
 # claim rows atomically in the database, so a re-run never sends a message twice.
 Q_CLUSTER = {
-    "name": "switchboard",
+    # The queue name: give each install sharing one Redis its own (Q_QUEUE_NAME).
+    "name": envstr("Q_QUEUE_NAME", "switchboard"),
     "workers": envint("Q_WORKERS", 2, minimum=1),
     "recycle": 500,
     "timeout": envint("Q_TIMEOUT", 120, minimum=5),
@@ -263,6 +271,11 @@ else:
 DISPATCH_BATCH_SIZE = envint("DISPATCH_BATCH_SIZE", 200, minimum=1)
 DISPATCH_CLAIM_TIMEOUT = envint("DISPATCH_CLAIM_TIMEOUT", 300, minimum=10)
 DISPATCH_MAX_ATTEMPTS = envint("DISPATCH_MAX_ATTEMPTS", 3, minimum=1)
+DISPATCH_SIGNAL_TTL = envint("DISPATCH_SIGNAL_TTL", 30, minimum=1)  # a lost queued task is replaced after this
+DISPATCH_TIMER_HORIZON = envint("DISPATCH_TIMER_HORIZON", 90, minimum=1)  # scheduled sends closer than this get a timer
+DISPATCH_RETRY_BASE_SECONDS = envint("DISPATCH_RETRY_BASE_SECONDS", 30, minimum=1)
+DISPATCH_RETRY_MAX_SECONDS = envint("DISPATCH_RETRY_MAX_SECONDS", 3600, minimum=1)
+DISPATCH_WAIT_SECONDS = envint("DISPATCH_WAIT_SECONDS", 30, minimum=1)  # re-check after "no device available"
 OUTBOUND_HTTP_TIMEOUT = envint("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
 
 # User message API (seed 003, /rest/user/...): request limits "<n>/<sec|min|hour|day>" per
