@@ -14,8 +14,9 @@ every message exactly once, pages end on a second boundary:
   otherwise answer "newest = S" before another message of second S becomes visible, and
   the next poll (since = S) would skip it.
 
-Cost per page: one indexed range query (index `message_conv_created`) over the user's
-conversations; only when a page ends inside a second, one query for the rest of that
+Cost per page: one query, an index range seek (`message_conv_created`) in each of the
+user's conversations, so it grows with this user's messages after `since`, never with
+the workspace's; only when a page ends inside a second, one query for the rest of that
 second and one `exists()` for `hasMoreMessages`. Senders/recipients come from the
 message rows; a conversation lookup is made only for rows that do not name them.
 
@@ -164,10 +165,14 @@ def messages_page(user: AppUser, since: int, page_size: int | None = None) -> Me
 
 
 def _messages_of(user: AppUser) -> QuerySet[Message]:
-    conversations = Conversation.objects.filter(app_users=user, deleted=False).values("id")
-    return Message.objects.filter(
-        workspace_id=user.workspace_id, conversation__in=conversations, deleted=False
-    )
+    # No workspace filter: the user's conversations are all in their workspace, and a
+    # workspace_id condition makes the planner walk the workspace's message index (cost
+    # growing with everyone's traffic) instead of seeking each of the user's
+    # conversations in `message_conv_created` (cost growing with this user's messages).
+    conversations = Conversation.objects.filter(
+        workspace_id=user.workspace_id, app_users=user, deleted=False
+    ).values("id")
+    return Message.objects.filter(conversation__in=conversations, deleted=False)
 
 
 def _finish_second(visible: QuerySet[Message], head: list[Message], second: int) -> list[Message]:
