@@ -165,13 +165,11 @@ def messages_page(user: AppUser, since: int, page_size: int | None = None) -> Me
 
 
 def _messages_of(user: AppUser) -> QuerySet[Message]:
-    # No workspace filter: the user's conversations are all in their workspace, and a
-    # workspace_id condition makes the planner walk the workspace's message index (cost
-    # growing with everyone's traffic) instead of seeking each of the user's
-    # conversations in `message_conv_created` (cost growing with this user's messages).
-    conversations = Conversation.objects.filter(
-        workspace_id=user.workspace_id, app_users=user, deleted=False
-    ).values("id")
+    # Scoped by membership alone (an app user's conversations are all in their workspace):
+    # a workspace_id condition, here or in the subquery, makes the planner walk the
+    # workspace's index (cost growing with everyone's traffic) instead of the user's
+    # memberships and then each conversation's range in `message_conv_created`.
+    conversations = Conversation.objects.filter(app_users=user, deleted=False).values("id")
     return Message.objects.filter(conversation__in=conversations, deleted=False)
 
 
