@@ -192,7 +192,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "MessageStatusEnum": "messaging.models.Status",
+        "MessageStatusEnum": "messaging.models.Status.values",
         "ChannelStatusEnum": [("active", "active"), ("inactive", "inactive")],
         "PlatformEnum": "messaging.models.PLATFORMS",
     },

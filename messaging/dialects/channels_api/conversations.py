@@ -101,17 +101,6 @@ class ConversationPageSerializer(PageSerializer):
     results = ConversationSerializer(many=True)
 
 
-class ConversationMessageSerializer(ms.MessageSerializer):
-    """The message resource plus what a conversation view needs: read flag and thread."""
-
-    read = serializers.BooleanField(help_text="Incoming messages: marked read here or on the phone")
-    conversationId = serializers.UUIDField(source="conversation_id", allow_null=True)
-
-
-class ConversationMessagePageSerializer(PageSerializer):
-    results = ConversationMessageSerializer(many=True)
-
-
 # --- queries -------------------------------------------------------------------------------------
 
 
@@ -236,7 +225,7 @@ class ConversationMessagesView(ConversationsBase):
         summary="List a conversation's messages",
         description="Newest first, in cursor pages, with the filters of the message lists.",
         parameters=LIST_PARAMS,
-        responses={200: ConversationMessagePageSerializer},
+        responses={200: ms.MessagePageSerializer},
     )
     def get(self, request, workspace_id, conversation_id):
         conversation = self.get_conversation()
@@ -244,7 +233,7 @@ class ConversationMessagesView(ConversationsBase):
             workspace_id=workspace_id, conversation=conversation, deleted=False
         ).prefetch_related("tags")
         rows, token = paginate(filter_messages(qs, request.query_params), request)
-        return Response(page_body(ConversationMessageSerializer(rows, many=True).data, token))
+        return Response(page_body(ms.MessageSerializer(rows, many=True).data, token))
 
 
 class ConversationReadView(ConversationsBase):
@@ -276,7 +265,7 @@ class MessageReadView(MessageItemBase):
             "sender role. Answers 200 with the message."
         ),
         request=None,
-        responses={200: ConversationMessageSerializer},
+        responses={200: ms.MessageSerializer},
     )
     def post(self, request, workspace_id, channel_id, message_id):
         message = self.get_message()
@@ -284,4 +273,4 @@ class MessageReadView(MessageItemBase):
             raise Conflict("Only incoming messages can be marked read; this message is outgoing.")
         if not message.read:  # already read: nothing changes, so the phone is not told again
             sync.mark_read([message], actor=actor_of(request))
-        return Response(ConversationMessageSerializer(self.get_message()).data)
+        return Response(ms.MessageSerializer(self.get_message()).data)

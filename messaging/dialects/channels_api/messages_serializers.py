@@ -241,6 +241,8 @@ class MessageSerializer(serializers.Serializer):
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
     priority = serializers.IntegerField()
     meta = serializers.DictField()
+    read = serializers.BooleanField(help_text="Incoming messages: marked read here or on the phone")
+    conversationId = serializers.UUIDField(source="conversation_id", allow_null=True)
     lastStatusAt = serializers.DateTimeField(source="last_status_at")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
