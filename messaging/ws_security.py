@@ -52,7 +52,10 @@ class OriginPolicy:
     paths for AccessKey handshakes), strict elsewhere."""
 
     def __init__(
-        self, application, device_paths: tuple[str, ...] = DEVICE_PATHS, key_paths: tuple[str, ...] = KEY_PATHS
+        self,
+        application,
+        device_paths: tuple[str, ...] = DEVICE_PATHS,
+        key_paths: tuple[str, ...] = KEY_PATHS,
     ):
         self.application = application
         self.device_paths = device_paths
@@ -69,4 +72,3 @@ class OriginPolicy:
         )
         validator = self.device if lenient else self.strict
         return await validator(scope, receive, send)
-

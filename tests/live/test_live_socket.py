@@ -188,7 +188,9 @@ def test_a_script_with_an_access_key_needs_no_origin(two_workspaces):
             await move(ours, Status.PROCESSING)
             frame = await comm.receive_json_from(timeout=2)
             assert (frame["messageId"], frame["status"]) == (str(ours.id), "processing")
-        async with live([(b"origin", b"http://127.0.0.1:8000"), (b"authorization", f"AccessKey {key}".encode())]):
+        async with live(
+            [(b"origin", b"http://127.0.0.1:8000"), (b"authorization", f"AccessKey {key}".encode())]
+        ):
             pass
 
     run(scenario)

@@ -2,29 +2,27 @@
 
 The server runs in its own process on the test database; everything the page must show
 happens *inside that server* (a send and a cancel through the canonical API, an incoming
-message through the signed inbound hook, a pause from the page), so the live events are
-published by the server process itself and reach the browser over /ws/live/ with the
-default in-memory channel layer — no Redis needed. The page is never reloaded: a marker
-set on `window` after the first load must still be there at the end.
+message through the signed inbound hook, a pause from the page), and the live events reach
+the browser over /ws/live/ with the default in-memory channel layer — no Redis needed (the
+server's relay publishes them from the database, messaging.live.relay; with REDIS_URL set
+the signals do). The user logs in at the portal's own /login/ as a workspace member who is
+not staff. The page is never reloaded: a marker set on `window` after the first load must
+still be there at the end.
 """
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from django.conf import settings
-from django.db import connection
 from playwright.sync_api import expect, sync_playwright
 from standardwebhooks import Webhook
 
 from messaging.models import Channel, Conversation
 from tests import factories
+from tests.portal.server import daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,57 +41,11 @@ PHONE = {"width": 375, "height": 812}
 TIMEOUT_MS = 10_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_env() -> dict:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return {"SQLITE_PATH": str(db["NAME"])}
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return {
-        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    }
-
-
 @pytest.fixture
 def server(transactional_db, tmp_path):
     """A daphne process serving portal.asgi on a free port; stopped by PID afterwards."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLITE_PATH")}
-    env.update(database_env(), DJANGO_SETTINGS_MODULE="portal.settings", SECRET_KEY=settings.SECRET_KEY)
-    log = open(tmp_path / "daphne.log", "wb")
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert daphne.poll() is None, (tmp_path / "daphne.log").read_text()
-            try:
-                if httpx.get(f"{base}/admin/login/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "daphne did not start within 30 s"
-            time.sleep(0.1)
+    with daphne(tmp_path) as base:
         yield base
-    finally:
-        daphne.terminate()
-        try:
-            daphne.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
-            daphne.wait()
-        log.close()
 
 
 def signed(secret: str, payload: dict) -> tuple[str, dict]:
@@ -110,7 +62,7 @@ def signed(secret: str, payload: dict) -> tuple[str, dict]:
 
 def test_the_dashboard_updates_live_in_a_real_browser(server, tmp_path):
     workspace = factories.create_workspace("Acme")
-    factories.create_user("ops", workspace=workspace, role="admin", is_staff=True)
+    factories.create_user("ops", workspace=workspace, role="admin")  # a member, not staff
     channel = factories.create_channel(workspace, "sms", "sandbox", name="SMS")
     _, key = factories.create_access_key(workspace, "sender")
     api = httpx.Client(base_url=server, headers={"Authorization": f"AccessKey {key}"}, timeout=10)
@@ -132,10 +84,10 @@ def test_the_dashboard_updates_live_in_a_real_browser(server, tmp_path):
             page = browser.new_page(viewport=PHONE)
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(f"{server}/")
-            assert "/admin/login/" in page.url
-            page.fill("#id_username", "ops")
-            page.fill("#id_password", "pw-123456789")
-            page.click("input[type=submit]")
+            assert page.url == f"{server}/login/?next=/"
+            page.get_by_label("Username").fill("ops")
+            page.get_by_label("Password").fill("pw-123456789")
+            page.get_by_role("button", name="Log in").click()
             page.wait_for_url(f"{server}/")
 
             expect(page.locator("h1")).to_have_text("Acme")

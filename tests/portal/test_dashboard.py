@@ -26,7 +26,7 @@ def ann(acme, client):
 def test_it_sends_anonymous_visitors_to_the_login_page(client):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/"
+    assert response["Location"] == "/login/?next=/"
     assert client.get("/portal/data/", HTTP_ACCEPT="application/json").status_code == 401
 
 
