@@ -289,6 +289,11 @@ for _name in ("USER_API_RATE", "USER_API_KEY_RATE"):
 USER_API_TOKEN_TTL_SECONDS = envint("USER_API_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60)
 USER_API_MAX_BODY_BYTES = envint("USER_API_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 
+# All messages (seed 004): page size, and how long a brand-new message is held back so a
+# poll never skips a message whose transaction commits after a later one in the same second.
+ALL_MESSAGES_PAGE_SIZE = envint("ALL_MESSAGES_PAGE_SIZE", 100, minimum=1)
+ALL_MESSAGES_SETTLE_SECONDS = envint("ALL_MESSAGES_SETTLE_SECONDS", 2, minimum=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
