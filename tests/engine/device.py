@@ -22,7 +22,7 @@ class Device:
         self.connected = False
 
     async def connect(self) -> bool:
-        self.connected, _ = await self.comm.connect()
+        self.connected, _ = await self.comm.connect(timeout=10)
         return self.connected
 
     async def send(self, frame: str) -> None:

@@ -5,6 +5,7 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from django.test import Client
 
 from messaging import signals
 from messaging.engine import codec
@@ -76,12 +77,17 @@ def test_it_allows_a_matching_origin_and_refuses_a_foreign_one(phone):
     run(scenario)
 
 
-def test_the_live_socket_still_requires_an_origin(admin_key):
-    """The device rule (no Origin allowed) must not leak to browser routes."""
+def test_the_device_rule_does_not_leak_to_the_browser_socket(workspace):
+    """/ws/live/ with a session cookie still needs a matching Origin (ws_security)."""
+    client = Client()
+    client.force_login(factories.create_user(workspace=workspace))
+    cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
 
     async def scenario():
-        live = Device(None, headers=[(b"authorization", f"AccessKey {admin_key}".encode())], path="/ws/live/")
-        assert not await live.connect()
+        assert not await Device(None, headers=[cookie], path="/ws/live/").connect()
+        browser = Device(None, headers=[cookie, (b"origin", b"http://testserver")], path="/ws/live/")
+        assert await browser.connect()
+        await browser.close()
 
     run(scenario)
 
