@@ -54,6 +54,7 @@ from messaging.services import send as send_service
 from messaging.services import status as st
 from messaging.services.contacts import get_or_create_by_identifier
 from messaging.services.identifiers import normalize
+from messaging.services.threads import replied_to
 
 MAX_TEXT = 10_000
 DEFAULT_LIMIT = 50
@@ -691,6 +692,7 @@ def _store_incoming(
         body=body,
         conversation=conversation,
         origin=origin,
+        reply_to=replied_to(at, conversation=conversation),
         status=Status.DELIVERED,
         last_status_at=at,
         created_at=at,

@@ -32,6 +32,7 @@ from messaging.models import (
 )
 from messaging.services.contacts import get_or_create_by_identifier
 from messaging.services.identifiers import normalize
+from messaging.services.threads import replied_to
 from messaging.signals import publish_received
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,10 @@ def _attach_conversation(
     conversation.participants.add(contact)
     # F() so two messages landing at once both count as unread.
     Conversation.objects.filter(pk=conversation.pk).update(unread_count=F("unread_count") + 1, updated_at=at)
-    Message.objects.filter(pk=message.pk).update(conversation=conversation)
+    reply_to = replied_to(at, channel=message.channel, contact=contact)
+    Message.objects.filter(pk=message.pk).update(conversation=conversation, reply_to=reply_to)
     message.conversation = conversation
+    message.reply_to = reply_to
 
 
 def _run_bot(message: Message, contact: Contact) -> bot.Outcome:

@@ -562,3 +562,35 @@ def test_it_reads_what_the_003_services_write(client, workspace, user, settings)
     [copy] = theirs["incomingMessages"]
     assert (copy["from"], copy["recipient"], copy["text"]) == ("61500079987", "61555879987", "hello friend")
     assert copy["documentId"] != str(sent.id)  # the friend's own inbox copy
+
+
+def test_a_reply_written_by_the_003_services_names_its_origin(client, workspace, user, settings):
+    """The friend answers the user's message: the user's copy carries originDocumentId."""
+    from messaging.models import AppUser
+    from messaging.services import app_messages
+
+    settings.ALL_MESSAGES_SETTLE_SECONDS = 0
+    service, _ = factories.create_service(workspace)
+    factories.create_app_user(workspace, "friend", "friend-pw", msisdn="+61555879987")
+    friend = AppUser.objects.get(username="friend")
+    before = str(int(timezone.now().timestamp()) - 1)
+    question = app_messages.send(user, service, "friend", "lunch?")
+    app_messages.send(friend, service, user.username, "Reply> yes")
+
+    mine = poll(client, since=before)
+    [answer] = mine["incomingMessages"]
+    assert answer["text"] == "Reply> yes"
+    assert answer["originDocumentId"] == str(question.id)
+    assert "originDocumentId" not in mine["outgoingMessages"][0]
+
+
+def test_an_sms_reply_names_the_message_it_answers(workspace, sms_channel):
+    """Incoming SMS (receive_message) points at the last message sent to that contact."""
+    from messaging.services import send
+    from messaging.services.receive import receive_message
+
+    first = send.send_text(sms_channel, "phonenumber", "+61555879987", "Your table is ready")
+    answer = receive_message(sms_channel, "phonenumber", "+61555879987", {"type": "text", "text": {"text": "thanks"}})
+    assert answer.reply_to_id == first.id
+    unrelated = receive_message(sms_channel, "phonenumber", "+61555000111", {"type": "text", "text": {"text": "hi"}})
+    assert unrelated.reply_to_id is None
