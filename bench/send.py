@@ -1,0 +1,339 @@
+"""Benchmark: POST /workspaces/{w}/channels/{c}/messages against a bare DRF insert, same server.
+
+    .venv/bin/python bench/send.py [--clients 20] [--seconds 15 | --requests 3000] [--rounds 2]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/send.py
+
+What runs where:
+- a fresh database: a SQLite file in a temporary directory, or, with DATABASE_URL (the
+  admin connection), a dedicated PostgreSQL database bench_send_<pid>, dropped at the end.
+  A setup process migrates it and makes a workspace, a sender access key and a sandbox
+  SMS channel (the helpers behind createworkspace/createaccesskey/createchannel);
+- the stack as `make run` starts it: `manage.py serve` (daphne + the django-q2 cluster)
+  on a free loopback port, with DJANGO_SETTINGS_MODULE=bench.settings_bench — the app's
+  settings plus one benchmark-only URL, bench/baseline/... (bench/baseline.py: same
+  authentication and permission, parses the body, inserts one Message row, answers 201);
+- this process: N concurrent clients (asyncio + httpx, one keep-alive connection each)
+  that POST the same JSON body to the send endpoint and to the baseline, in alternating
+  phases (baseline, send, baseline, send, ...). Before each phase the delivery workers
+  finish what the previous send phase accepted, so each phase starts from a quiet server;
+  during a send phase they deliver what it accepts (as in production).
+Prints requests/s, p50 and p99 per endpoint (all phases of the endpoint together), the
+ratio send/baseline throughput, errors, machine, database, load averages, command line.
+Targets: ratio >= 0.8, p99 <= 100 ms. The server is stopped by PID at the end, also on
+errors or Ctrl-C.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._bench_db import BenchDatabase, command_line, load_average, machine, percentile  # noqa: E402
+
+TARGET_RATIO = 0.8
+TARGET_P99_MS = 100.0
+NUMBERS = [f"+1415{2000000 + i}" for i in range(1000)]  # valid NANP numbers; contacts reused after first use
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase (default 15)")
+    parser.add_argument("--requests", type=int, default=0, help="requests per phase instead of --seconds")
+    parser.add_argument("--rounds", type=int, default=2, help="baseline+send phase pairs (default 2)")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per endpoint first")
+    parser.add_argument("--paused", action="store_true", help="pause the channel: no delivery work at all")
+    parser.add_argument("--workers", type=int, default=None, help="django-q2 workers (default Q_WORKERS or 2)")
+    parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)  # the setup process
+    return parser.parse_args()
+
+
+# --- setup (runs in a child process with the server's environment) ------------------------
+
+
+def setup(paused: bool) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from messaging.management.base import channel_settings, create_access_key, create_channel, create_workspace
+
+    call_command("migrate", verbosity=0)
+    workspace = create_workspace(f"bench-send-{os.getppid()}")
+    _, key = create_access_key(workspace, "sender", "bench")
+    channel, _ = create_channel(
+        workspace, "sms", "sandbox", "bench sms", settings_values=channel_settings("sandbox", {"latency_ms": "0"})
+    )
+    if paused:
+        channel.paused = True
+        channel.save(update_fields=["paused"])
+    print(json.dumps({"workspace": str(workspace.id), "channel": str(channel.id), "key": key}))
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_groups(pid: int) -> set[int]:
+    """Process groups of a process's children (serve puts daphne and qcluster in their own)."""
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields after "comm": state ppid pgrp ...
+            groups.add(int(fields[2]))
+    return groups
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to serve (it stops daphne and the cluster in order), then SIGKILL leftovers."""
+    groups = child_groups(proc.pid) | {proc.pid}
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        except ProcessLookupError:
+            pass
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    load: str = ""
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+def request_body() -> str:
+    return json.dumps(
+        {
+            "receiver": {"contacts": [{"identifierKey": "phonenumber", "identifierValue": random.choice(NUMBERS)}]},
+            "body": {"type": "text", "text": {"text": "Your table is ready."}},
+            "reference": "bench",
+        }
+    )
+
+
+async def run_phase(client, url: str, expected: int, args, name: str) -> Phase:
+    phase = Phase(name)
+    budget = [args.requests] if args.requests else None
+    started = time.perf_counter()
+    deadline = started + args.seconds
+
+    async def worker() -> None:
+        while True:
+            if budget is not None:
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+            elif time.perf_counter() >= deadline:
+                return
+            t0 = time.perf_counter()
+            try:
+                resp = await client.post(url, content=request_body())
+                ok = resp.status_code == expected
+                problem = f"{resp.status_code} {resp.text[:200]}"
+            except Exception as exc:  # a refused or reset connection counts as an error, not a crash
+                ok, problem = False, repr(exc)
+            if ok:
+                phase.latencies.append(time.perf_counter() - t0)
+            else:
+                phase.errors += 1
+                if len(phase.error_samples) < 3:
+                    phase.error_samples.append(problem)
+
+    await asyncio.gather(*(worker() for _ in range(args.clients)))
+    phase.elapsed = time.perf_counter() - started
+    phase.load = load_average()
+    return phase
+
+
+async def wait_ready(client, base: str, ids: dict, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"serve exited with status {proc.returncode}")
+        try:
+            resp = await client.get(f"{base}/workspaces/{ids['workspace']}/messages?limit=1")
+            if resp.status_code == 200:
+                return
+        except Exception:  # not listening yet
+            pass
+        await asyncio.sleep(0.2)
+    raise SystemExit("the server did not answer within 90 s")
+
+
+async def wait_delivered(client, base: str, ids: dict, timeout: float = 300) -> None:
+    """Until the workers have moved every accepted message on (nothing pending or in flight)."""
+    url = f"{base}/workspaces/{ids['workspace']}/messages?limit=1&status=accepted,processing,scheduled"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = await client.get(url)
+        if resp.status_code == 200 and not resp.json()["results"]:
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"messages still undelivered after {timeout:.0f} s")
+
+
+async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str, list[Phase]]:
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    urls = {
+        "send": (f"{base}/workspaces/{ids['workspace']}/channels/{ids['channel']}/messages", 202),
+        "baseline": (f"{base}/bench/baseline/{ids['workspace']}/channels/{ids['channel']}", 201),
+    }
+    headers = {"Authorization": f"AccessKey {ids['key']}", "Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    results: dict[str, list[Phase]] = {"baseline": [], "send": []}
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+        await wait_ready(client, base, ids, proc)
+        warm = argparse.Namespace(**{**vars(args), "requests": args.warmup})
+        for name, (url, expected) in urls.items():
+            warmed = await run_phase(client, url, expected, warm, name)
+            if warmed.errors:
+                raise SystemExit(f"{name} fails during warm-up: {warmed.error_samples}")
+        for _ in range(args.rounds):
+            for name in ("baseline", "send"):
+                if not args.paused:
+                    await wait_delivered(client, base, ids)
+                url, expected = urls[name]
+                phase = await run_phase(client, url, expected, args, name)
+                results[name].append(phase)
+                print(
+                    f"  {name:8s} {len(phase.latencies):6d} ok {phase.errors:3d} errors in {phase.elapsed:5.1f} s"
+                    f" = {phase.rate:7.1f} req/s  ({phase.load})",
+                    flush=True,
+                )
+    return results
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def summary(phases: list[Phase]) -> tuple[float, float, float, int, int]:
+    latencies = [x for p in phases for x in p.latencies]
+    elapsed = sum(p.elapsed for p in phases)
+    errors = sum(p.errors for p in phases)
+    rate = len(latencies) / elapsed if elapsed else 0.0
+    return rate, percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, errors, len(latencies)
+
+
+def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]) -> int:
+    print()
+    print(f"command:  {command_line()}")
+    print(f"machine:  {machine()}")
+    print(f"database: {engine}")
+    broker = "redis" if os.environ.get("REDIS_URL") else "orm"
+    print(
+        f"server:   manage.py serve (daphne + qcluster, broker {broker}); {args.clients} clients, keep-alive;"
+        f" {args.rounds} x {'%d requests' % args.requests if args.requests else '%g s' % args.seconds} per endpoint;"
+        f" channel {'paused (no delivery)' if args.paused else 'sandbox, delivering'}"
+    )
+    print(f"{'':29s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}")
+    figures = {}
+    for name, label in (("send", "POST .../messages (send)"), ("baseline", "bare DRF insert (baseline)")):
+        rate, p50, p99, errors, ok = summary(results[name])
+        figures[name] = (rate, p99, errors)
+        print(f"{label:29s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}")
+    ratio = figures["send"][0] / figures["baseline"][0]
+    errors = figures["send"][2] + figures["baseline"][2]
+    send_p99 = figures["send"][1]
+    print(f"ratio send/baseline throughput: {ratio:.2f}  (target >= {TARGET_RATIO}) {'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}")
+    print(f"send p99: {send_p99:.1f} ms  (target <= {TARGET_P99_MS:g} ms) {'OK' if send_p99 <= TARGET_P99_MS else 'ABOVE TARGET'}")
+    print(f"errors: {errors}  (target 0) {'OK' if errors == 0 else 'FAILED'}")
+    for phases in results.values():
+        for p in phases:
+            for sample in p.error_samples:
+                print(f"  {p.name} error: {sample}")
+    print(f"{load_average()} at the end (the machine is shared; figures move with it)")
+    return 0 if errors == 0 else 1
+
+
+def main() -> int:
+    args = parse_args()
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="bench.settings_bench",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+        # Own queue and channel-layer prefix, so a shared Redis carries nobody else's work.
+        Q_QUEUE_NAME=f"bench-send-{os.getpid()}",
+        CHANNEL_LAYER_PREFIX=f"bench-send-{os.getpid()}",
+    )
+    if args.setup:
+        setup(args.paused)
+        return 0
+
+    with BenchDatabase("bench_send") as db:
+        env.update(db.env)
+        engine = db.engine()
+        print(f"setting up {engine} ...", flush=True)
+        made = subprocess.run(
+            [sys.executable, __file__, "--setup", *(["--paused"] if args.paused else [])],
+            env=env, cwd=ROOT, capture_output=True, text=True,
+        )
+        if made.returncode:
+            raise SystemExit(f"setup failed:\n{made.stderr[-3000:]}")
+        ids = json.loads(made.stdout.strip().splitlines()[-1])
+
+        port = free_port()
+        log = tempfile.TemporaryFile()
+        serve = [sys.executable, "manage.py", "serve", "--port", str(port)]
+        if args.workers:
+            serve += ["--workers", str(args.workers)]
+        proc = subprocess.Popen(serve, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        print(f"serve pid {proc.pid} on 127.0.0.1:{port}; {load_average()}", flush=True)
+        try:
+            results = asyncio.run(drive(args, port, ids, proc))
+        except BaseException:
+            log.seek(0)
+            sys.stderr.write(f"--- serve output (tail) ---\n{log.read().decode(errors='replace')[-3000:]}\n")
+            raise
+        finally:
+            stop_server(proc)
+            log.close()
+        return report(args, db, engine, results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
