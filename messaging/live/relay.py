@@ -27,9 +27,11 @@ import asyncio
 import contextvars
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.db.models import Max, Q
 
 from messaging.live import events
@@ -139,6 +141,14 @@ def poll(cursor: Cursor, limit: int = BATCH) -> tuple[list[dict], int]:
 # channel names of this process's live sockets; the relay runs while there are any
 _sockets: set[str] = set()
 _task: asyncio.Task | None = None
+# The relay's own thread (and so its own database connection): the shared sync thread that
+# database_sync_to_async uses by default also serves every device socket's database work,
+# and a busy fleet must not delay dashboard updates, nor the relay delay the phones.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-relay")
+
+
+def _in_relay_thread(fn):
+    return database_sync_to_async(fn, thread_sensitive=False, executor=_executor)
 
 
 def running() -> bool:
@@ -161,7 +171,7 @@ async def register(channel_name: str) -> None:
     _sockets.add(channel_name)
     if running():
         return
-    start = await database_sync_to_async(latest_event_id)()
+    start = await _in_relay_thread(latest_event_id)()
     if running() or channel_name not in _sockets:  # another socket started it meanwhile / we left
         return
     # A fresh context: the task outlives the socket that started it and must not keep
@@ -177,14 +187,19 @@ def unregister(channel_name: str) -> None:
 
 
 async def _run(cursor: Cursor) -> None:
-    fetch = database_sync_to_async(poll)
-    while _sockets:
-        rows = 0
-        try:
-            frames, rows = await fetch(cursor)
-            if frames:
-                await events.apublish_frames(frames)
-        except Exception:  # a database hiccup must not end live updates for good
-            log.exception("live relay: polling MessageEvent after id %s failed; retrying", cursor.last_id)
-        if rows < BATCH:
-            await asyncio.sleep(interval())
+    fetch = _in_relay_thread(poll)
+    try:
+        while _sockets:
+            rows = 0
+            try:
+                frames, rows = await fetch(cursor)
+                if frames:
+                    await events.apublish_frames(frames)
+            except Exception:  # a database hiccup must not end live updates for good
+                log.exception("live relay: polling MessageEvent after id %s failed; retrying", cursor.last_id)
+            if rows < BATCH:
+                await asyncio.sleep(interval())
+    finally:
+        # An idle relay holds no database connection (a plain submit: this also runs
+        # when the task is cancelled, after the poll in progress, on the same thread).
+        _executor.submit(connections.close_all)
