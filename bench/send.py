@@ -56,6 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per endpoint first")
     parser.add_argument("--paused", action="store_true", help="pause the channel: no delivery work at all")
     parser.add_argument("--workers", type=int, default=None, help="django-q2 workers (default Q_WORKERS or 2)")
+    parser.add_argument("--server-log", default="", help="also keep the server's whole output in this file")
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)  # the setup process
     return parser.parse_args()
 
@@ -69,7 +70,12 @@ def setup(paused: bool) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from messaging.management.base import channel_settings, create_access_key, create_channel, create_workspace
+    from messaging.management.base import (
+        channel_settings,
+        create_access_key,
+        create_channel,
+        create_workspace,
+    )
 
     call_command("migrate", verbosity=0)
     workspace = create_workspace(f"bench-send-{os.getppid()}")
@@ -179,7 +185,7 @@ async def run_phase(client, url: str, expected: int, args, name: str) -> Phase:
             else:
                 phase.errors += 1
                 if len(phase.error_samples) < 3:
-                    phase.error_samples.append(problem)
+                    phase.error_samples.append(" ".join(problem.split())[:200])
 
     await asyncio.gather(*(worker() for _ in range(args.clients)))
     phase.elapsed = time.perf_counter() - started
@@ -264,9 +270,10 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
     print(f"machine:  {machine()}")
     print(f"database: {engine}")
     broker = "redis" if os.environ.get("REDIS_URL") else "orm"
+    length = f"{args.requests} requests" if args.requests else f"{args.seconds:g} s"
     print(
         f"server:   manage.py serve (daphne + qcluster, broker {broker}); {args.clients} clients, keep-alive;"
-        f" {args.rounds} x {'%d requests' % args.requests if args.requests else '%g s' % args.seconds} per endpoint;"
+        f" {args.rounds} x {length} per endpoint;"
         f" channel {'paused (no delivery)' if args.paused else 'sandbox, delivering'}"
     )
     print(f"{'':29s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}")
@@ -331,8 +338,15 @@ def main() -> int:
             raise
         finally:
             stop_server(proc)
+            log.seek(0)
+            server_output = log.read().decode(errors="replace")
             log.close()
-        return report(args, db, engine, results)
+            if args.server_log:
+                Path(args.server_log).write_text(server_output)
+        code = report(args, db, engine, results)
+        if code:
+            print(f"--- serve output (tail) ---\n{server_output[-4000:]}")
+        return code
 
 
 if __name__ == "__main__":
