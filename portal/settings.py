@@ -88,8 +88,12 @@ TEMPLATES = [
 # "database is locked"), and the busy timeout makes the waiting writer wait, not fail.
 DATABASE_URL = envstr("DATABASE_URL")
 if DATABASE_URL:
+    # DB_CONN_MAX_AGE defaults to 0: under daphne (ASGI) every request runs its sync code in
+    # a thread of its own, so a persistent connection is never reused, only left open —
+    # bench/send.py saw 90+ idle connections and "too many clients" at 20 concurrent
+    # clients with 60. Django's docs: disable persistent connections under ASGI.
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
