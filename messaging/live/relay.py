@@ -181,9 +181,11 @@ async def register(channel_name: str) -> None:
 
 def unregister(channel_name: str) -> None:
     """A live socket closed; the last one stops the relay (restarted by the next connect)."""
+    global _task
     _sockets.discard(channel_name)
     if not _sockets and running():
         _task.cancel()
+        _task = None  # stopping now; the next connect starts a fresh one
 
 
 async def _run(cursor: Cursor) -> None:
