@@ -252,12 +252,12 @@ def report(args, engine: str, results: dict, loads: dict) -> None:
     print(f"machine:  {machine()}")
     print(f"database: {engine}")
     print(f"client:   Django test client in-process; limit=50; {args.repeats} requests per case (after 1 warm-up)")
-    head = "".join(f"{f'{s:,} med':>12s}{'p99':>8s}" for s in args.sizes)
+    head = "".join(f"{f'{s:,} med':>14s}{'p99':>8s}" for s in args.sizes)
     print(f"{'case (ms)':20s}{head}{'ratio med':>11s}")
     worst = 0.0
     for name, _, _ in CASES:
         cells = "".join(
-            f"{statistics.median(results[s][name]) * 1000:12.1f}{percentile(results[s][name], 99) * 1000:8.1f}"
+            f"{statistics.median(results[s][name]) * 1000:14.1f}{percentile(results[s][name], 99) * 1000:8.1f}"
             for s in args.sizes
         )
         ratio = statistics.median(results[large][name]) / statistics.median(results[small][name])

@@ -131,6 +131,9 @@ class ChannelMessagesView(MessagesBase):
         channel = self.get_channel()
         data = s.validated(s.MessageRequestSerializer(data=request.data))
         message = send.accept_message(channel.workspace, channel, data, actor=actor_of(request))
+        # Just accepted, not yet delivered: nobody can have clicked its links. Saves the
+        # serializer's click-count query (~10% of a send, measured with bench/send.py).
+        message._click_count = 0
         return Response(s.MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
