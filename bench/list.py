@@ -192,7 +192,26 @@ def middle_token(workspace) -> str:
     return encode_token(row["created_at"], row["id"])
 
 
-def measure(client, fixtures: dict, repeats: int) -> dict[str, list[float]]:
+def explain(client, url: str, query: dict, headers: dict) -> str:
+    """How the database runs the page's message query: PostgreSQL's EXPLAIN ANALYZE (plan
+    nodes and execution time), SQLite's EXPLAIN QUERY PLAN."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(url, query, **headers)
+    sql = next(q["sql"] for q in ctx.captured_queries if 'FROM "messaging_message"' in q["sql"] and "LIMIT" in q["sql"])
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}")
+            lines = [r[0].strip() for r in cursor.fetchall()]
+            keep = ("Limit", "->", "Rows Removed", "Sort Method", "Execution Time")
+            return "; ".join(x.replace("->  ", "").replace(" on messaging_message", "") for x in lines if x.startswith(keep))
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+        return "; ".join(r[-1] for r in cursor.fetchall())
+
+
+def measure(client, fixtures: dict, repeats: int, plans: dict) -> dict[str, list[float]]:
     url = f"/workspaces/{fixtures['workspace'].id}/messages"
     headers = {"HTTP_AUTHORIZATION": f"AccessKey {fixtures['key']}"}
     token = middle_token(fixtures["workspace"])
@@ -208,11 +227,13 @@ def measure(client, fixtures: dict, repeats: int) -> dict[str, list[float]]:
                 raise SystemExit(f"{name}: unexpected answer {resp.status_code} {resp.content[:300]!r}")
             if attempt:  # the first request warms caches and is not counted
                 times[name].append(elapsed)
+        plans[name] = explain(client, url, query, headers)
     return times
 
 
 def main() -> int:
     args = parse_args()
+    invoked = command_line()
     with BenchDatabase("bench_list") as db:
         setup_django(db.env)
         engine = db.engine()
@@ -226,6 +247,7 @@ def main() -> int:
         client = Client()
         results: dict[int, dict[str, list[float]]] = {}
         loads: dict[int, str] = {}
+        plans: dict[int, dict[str, str]] = {}
         print(f"database: {engine}", flush=True)
         try:
             for size in args.sizes:
@@ -236,19 +258,20 @@ def main() -> int:
                     with connection.cursor() as cursor:
                         cursor.execute(f"VACUUM ANALYZE {filler.table}")
                 print(f"  {size:>9,} rows: filled in {fill_s:.1f} s; measuring ... ", end="", flush=True)
-                results[size] = measure(client, fixtures, args.repeats)
+                plans[size] = {}
+                results[size] = measure(client, fixtures, args.repeats, plans[size])
                 loads[size] = load_average()
                 print(loads[size], flush=True)
         finally:
             connection.close()  # so the dedicated database can be dropped
-        report(args, engine, results, loads)
+        report(args, engine, results, loads, plans, invoked)
     return 0
 
 
-def report(args, engine: str, results: dict, loads: dict) -> None:
+def report(args, engine: str, results: dict, loads: dict, plans: dict, invoked: str) -> None:
     small, large = args.sizes[0], args.sizes[-1]
     print()
-    print(f"command:  {command_line()}")
+    print(f"command:  {invoked}")
     print(f"machine:  {machine()}")
     print(f"database: {engine}")
     print(f"client:   Django test client in-process; limit=50; {args.repeats} requests per case (after 1 warm-up)")
@@ -263,9 +286,13 @@ def report(args, engine: str, results: dict, loads: dict) -> None:
         ratio = statistics.median(results[large][name]) / statistics.median(results[small][name])
         worst = max(worst, ratio)
         print(f"{name:20s}{cells}{ratio:11.2f}")
-    print(f"worst ratio {large:,}/{small:,}: {worst:.2f}  (target <= {TARGET_RATIO}) {'OK' if worst <= TARGET_RATIO else 'ABOVE TARGET'}")
+    print(f"worst ratio {large:,}/{small:,}: {worst:.3f}  (target <= {TARGET_RATIO}) {'OK' if worst <= TARGET_RATIO else 'ABOVE TARGET'}")
     for size in args.sizes:
         print(f"{loads[size]} at the end of measuring {size:,} rows")
+    print("query plans of the page's message query:")
+    for size in args.sizes:
+        for name, plan in plans[size].items():
+            print(f"  {size:>9,} {name:18s} {plan}")
 
 
 if __name__ == "__main__":
