@@ -101,6 +101,12 @@ class SmtpConnector(BaseConnector):
         email = self.build_email(message, to, conn)
         try:
             conn.send_messages([email])
+        except ValueError as exc:
+            # BadHeaderError (a CR/LF in the subject or from: header injection) or an
+            # address Django cannot encode. This message can never be sent; it must not
+            # escape either, or the whole batch — some already sent — would be retried.
+            log.warning("smtp channel %s: message %s not sendable: %s", self.channel.id, message.id, exc)
+            return SendResult(message.id, Status.SENDING_FAILED, f"smtp: {_unsendable(exc)}")
         except smtplib.SMTPRecipientsRefused as exc:
             return SendResult(message.id, Status.SENDING_FAILED, f"smtp: recipient refused: {_refusals(exc)}")
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
@@ -165,6 +171,12 @@ def _content(message: Message) -> tuple[str, str, str]:
     if kind == "file" and not text:
         text = "\n".join(f.get("mediaUrl", "") for f in block.get("files", []) if isinstance(f, dict))
     return text, html, subject
+
+
+def _unsendable(exc: ValueError) -> str:
+    if "newline" in str(exc):
+        return "a header (subject or from) contains a line break"
+    return f"the email cannot be built: {exc}"[:300]
 
 
 def _refusals(exc: smtplib.SMTPRecipientsRefused) -> str:
