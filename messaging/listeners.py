@@ -46,9 +46,9 @@ db_signals.post_migrate.connect(_notify.on_post_migrate, dispatch_uid="notify.sc
 # Bulk inserts (the 002 dialect's 1000 destinations) batched by SQLite's real variable limit.
 from django.db.backends.signals import connection_created  # noqa: E402
 
-from messaging.services import send as _send  # noqa: E402
+from messaging import db as _db  # noqa: E402
 
-connection_created.connect(_send.use_sqlite_variable_limit, dispatch_uid="send.sqlite_limit")
+connection_created.connect(_db.use_sqlite_variable_limit, dispatch_uid="send.sqlite_limit")
 
 # Seed 003: an incoming message that lands in an app user's conversation (an SMS reply to a
 # number the user wrote to) goes to the user's /ws/app/ sockets.

@@ -266,21 +266,6 @@ def _identifier_owners(workspace: Workspace, addresses: set[tuple[str, str]]) ->
     return {(key, value): contact_id for key, value, contact_id in rows}
 
 
-def use_sqlite_variable_limit(sender, connection, **kwargs) -> None:
-    """connection_created handler: let Django batch bulk inserts by SQLite's real limit.
-
-    Django 5.2 assumes SQLite's old compile-time default of 999 variables per statement,
-    so a bulk insert of 1,000 messages (~55 columns) became ~55 INSERTs. SQLite since
-    3.32 allows at least 32,766 (Debian's build 250,000); Django 6 reads the limit too.
-    """
-    if connection.vendor != "sqlite":
-        return
-    import sqlite3
-
-    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    connection.features.max_query_params = max(999, limit)
-
-
 def parse_rfc3339(value, field: str) -> datetime:
     """An RFC 3339 timestamp with its offset (e.g. 2025-01-31T09:00:00Z); naming `field` otherwise."""
     if isinstance(value, datetime):
