@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._bench_db import BenchDatabase, command_line, load_average, machine, percentile  # noqa: E402
+from bench._cluster import group_cpu_seconds  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 100.0
@@ -143,6 +144,7 @@ class Phase:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     load: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of daphne / qcluster during the phase
 
     @property
     def rate(self) -> float:
@@ -159,8 +161,18 @@ def request_body() -> str:
     )
 
 
-async def run_phase(client, url: str, expected: int, args, name: str) -> Phase:
+def server_groups(serve_pid: int) -> dict[str, int]:
+    """{"web": daphne's process group, "workers": the cluster's} (serve gives each its own)."""
+    groups = {}
+    for pgid in child_groups(serve_pid):
+        cmdline = Path(f"/proc/{pgid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        groups["web" if "daphne" in cmdline else "workers"] = pgid
+    return groups
+
+
+async def run_phase(client, url: str, expected: int, args, name: str, groups: dict | None = None) -> Phase:
     phase = Phase(name)
+    cpu0 = {k: group_cpu_seconds(g) for k, g in (groups or {}).items()}
     budget = [args.requests] if args.requests else None
     started = time.perf_counter()
     deadline = started + args.seconds
@@ -190,6 +202,7 @@ async def run_phase(client, url: str, expected: int, args, name: str) -> Phase:
     await asyncio.gather(*(worker() for _ in range(args.clients)))
     phase.elapsed = time.perf_counter() - started
     phase.load = load_average()
+    phase.cpu = {k: group_cpu_seconds(g) - cpu0[k] for k, g in (groups or {}).items()}
     return phase
 
 
@@ -238,22 +251,30 @@ async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str,
             warmed = await run_phase(client, url, expected, warm, name)
             if warmed.errors:
                 raise SystemExit(f"{name} fails during warm-up: {warmed.error_samples}")
+        groups = server_groups(proc.pid)
         for _ in range(args.rounds):
             for name in ("baseline", "send"):
                 if not args.paused:
                     await wait_delivered(client, base, ids)
                 url, expected = urls[name]
-                phase = await run_phase(client, url, expected, args, name)
+                phase = await run_phase(client, url, expected, args, name, groups)
                 results[name].append(phase)
                 print(
                     f"  {name:8s} {len(phase.latencies):6d} ok {phase.errors:3d} errors in {phase.elapsed:5.1f} s"
-                    f" = {phase.rate:7.1f} req/s  ({phase.load})",
+                    f" = {phase.rate:7.1f} req/s; server CPU/request: web {cpu_ms(phase, 'web'):5.1f} ms,"
+                    f" workers {cpu_ms(phase, 'workers'):5.1f} ms  ({phase.load})",
                     flush=True,
                 )
     return results
 
 
 # --- report ---------------------------------------------------------------------------------
+
+
+def cpu_ms(phase: Phase | list[Phase], part: str) -> float:
+    phases = phase if isinstance(phase, list) else [phase]
+    done = sum(len(p.latencies) + p.errors for p in phases)
+    return sum(p.cpu.get(part, 0.0) for p in phases) / max(done, 1) * 1000
 
 
 def summary(phases: list[Phase]) -> tuple[float, float, float, int, int]:
@@ -276,12 +297,13 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
         f" {args.rounds} x {length} per endpoint;"
         f" channel {'paused (no delivery)' if args.paused else 'sandbox, delivering'}"
     )
-    print(f"{'':29s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}")
+    print(f"{'':29s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}  server CPU ms/request")
     figures = {}
     for name, label in (("send", "POST .../messages (send)"), ("baseline", "bare DRF insert (baseline)")):
         rate, p50, p99, errors, ok = summary(results[name])
         figures[name] = (rate, p99, errors)
-        print(f"{label:29s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}")
+        cpu = f"web {cpu_ms(results[name], 'web'):.1f} + workers {cpu_ms(results[name], 'workers'):.1f}"
+        print(f"{label:29s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}  {cpu}")
     ratio = figures["send"][0] / figures["baseline"][0]
     errors = figures["send"][2] + figures["baseline"][2]
     send_p99 = figures["send"][1]
