@@ -528,7 +528,10 @@ def _subject(metadata, field: str, required: bool) -> str:
         return ""
     if not isinstance(metadata, dict):
         raise ValidationFailed.field(field, "must be an object")
-    return _check_string(metadata.get("subject"), f"{field}.subject", 998, required=required)
+    subject = _check_string(metadata.get("subject"), f"{field}.subject", 998, required=required)
+    if "\r" in subject or "\n" in subject:  # one header line: a CR/LF would be header injection
+        raise ValidationFailed.field(f"{field}.subject", "must be one line: an email subject may not contain line breaks")
+    return subject
 
 
 def check_tags(tags) -> list[str]:

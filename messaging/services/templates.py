@@ -122,6 +122,14 @@ def content_for_platform(content: dict, platform: str, template: Template, field
     return block
 
 
+def check_subject(subject: str, field: str) -> str:
+    """An email subject is one header line: a CR/LF (from the content or a parameter value)
+    would be header injection, which the email library refuses only at send time."""
+    if "\r" in subject or "\n" in subject:
+        raise ValidationFailed.field(field, "must be one line: an email subject may not contain line breaks")
+    return subject
+
+
 def render(workspace: Workspace, platform: str, ref: dict, field: str = "template") -> Rendered:
     """Look the template up and render its block for `platform` into a message body."""
     template, version, content = resolve(workspace, ref, field)
@@ -132,7 +140,7 @@ def render(workspace: Workspace, platform: str, ref: dict, field: str = "templat
     html_part = block.get("html")
     if html_part:
         # Parameter values are escaped inside HTML so a value cannot inject markup.
-        metadata = {"subject": substitute(str(block.get("subject") or ""), values, pfield)}
+        metadata = {"subject": check_subject(substitute(str(block.get("subject") or ""), values, pfield), pfield)}
         body = {"type": "html", "html": {"html": substitute(str(html_part), values, pfield, escape=True), "metadata": metadata}}
         if text:
             body["html"]["text"] = text
@@ -142,7 +150,7 @@ def render(workspace: Workspace, platform: str, ref: dict, field: str = "templat
         body = {"type": "text", "text": {"text": text}}
         if block.get("subject"):
             # Plain-text email: the subject travels like the html body's (metadata.subject).
-            body["text"]["metadata"] = {"subject": substitute(str(block["subject"]), values, pfield)}
+            body["text"]["metadata"] = {"subject": check_subject(substitute(str(block["subject"]), values, pfield), pfield)}
     info = {
         "id": str(template.id),
         "name": template.name,

@@ -519,6 +519,7 @@ def _text_channel(block: dict, name: str) -> Content:
 
 def _email_channel(block: dict, name: str) -> Content:
     subject = _string(block.get("subject"), f"{name}.subject", 998, required=True, numbers=False)
+    _wrap(lambda: tpl.check_subject(subject, f"{name}.subject"))
     text = _string(block.get("text"), f"{name}.text", MAX_TEXT, numbers=False)
     html = _string(block.get("html"), f"{name}.html", MAX_TEXT * 10, numbers=False)
     if not text and not html:
@@ -657,6 +658,7 @@ def _from_template(service: Service, platform: str, message: dict) -> Content:
         return _wrap(lambda: tpl.substitute(str(text or ""), values, "message.parameters"))
 
     text, subject = fill(block.get("text")), fill(block.get("subject"))
+    _wrap(lambda: tpl.check_subject(subject, "message.parameters"))
     html = _wrap(lambda: tpl.substitute(str(block.get("html") or ""), values, "message.parameters", escape=True))
     if platform == "email" and html:
         part = {"html": html, "metadata": {"subject": subject}}
