@@ -142,7 +142,12 @@ def stage_spread(channel_id: str) -> str:
     if not agg["c0"]:
         return "no requests"
     at = lambda key: (agg[key] - agg["c0"]).total_seconds()  # noqa: E731
-    return f"last request created at +{at('c1'):.2f}s, last handed to a socket +{at('s1'):.2f}s, last answer recorded +{at('a1'):.2f}s"
+    count = EngineRequest.objects.filter(endpoint__channel_id=channel_id, outcome="succeeded").count()
+    return (
+        f"from the first SendMessage: last request created +{at('c1'):.2f}s, last handed to a socket "
+        f"+{at('s1'):.2f}s, last answer recorded +{at('a1'):.2f}s\n"
+        f"  round trips/s from the first SendMessage to the last answer: {count / max(at('a1'), 1e-6):.0f}"
+    )
 
 
 def worker_main(channel_id: str, total: int) -> None:
@@ -248,7 +253,7 @@ async def throughput(url: str, channel_id: str, tokens: list[str], messages: int
     elapsed = time.monotonic() - started
     lat = await asyncio.to_thread(latencies_ms, channel_id)
     print(f"  {messages} SendMessage → SendMessageSucceeded round trips in {elapsed:.2f}s")
-    print(f"  round trips/s: {messages / elapsed:.0f}  (target ≥ 500)")
+    print(f"  round trips/s, wall clock incl. the worker's start-up: {messages / elapsed:.0f}  (target ≥ 500)")
     if lat:
         q = statistics.quantiles(lat, n=100)
         print(f"  request → answer recorded: p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms")
