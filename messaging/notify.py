@@ -22,7 +22,6 @@ notification, so a receiver can drop duplicates.
 """
 
 import logging
-import time
 from datetime import datetime
 
 from django.db.models import Q
@@ -31,7 +30,7 @@ from django_q.tasks import async_task
 
 from messaging.dialects.multichannel import render
 from messaging.models import Direction, Message, WebhookAttempt
-from messaging.outbound import EXCERPT_CHARS, OutboundError, UnsafeURL, post_json
+from messaging.schedules import django_q_migrated, ensure_every_minute
 from messaging.services import webhooks
 from messaging.signals import StatusChange
 
@@ -87,35 +86,15 @@ def deliver(workspace_id, url: str, payload: dict, webhook_id: str, attempt: int
         attempt=attempt,
         at=at,
     )
-    _send(row, webhooks.encode(payload))
+    # Unsigned: the seed's notify URLs know no signing secret; the id lets them deduplicate.
+    webhooks.post_attempt(row, webhooks.encode(payload), {"webhook-id": webhook_id})
     if not row.succeeded:
         if row.status_code == 410:
             row.error = f"{row.error}; the receiver answered 410 Gone, not retried"[:500]
-        elif attempt < webhooks.MAX_ATTEMPTS:
-            row.next_attempt_at = at + webhooks.RETRY_DELAYS[attempt - 1]
         else:
-            row.error = f"{row.error}; gave up after {webhooks.MAX_ATTEMPTS} attempts"[:500]
+            webhooks.plan_retry(row)
     row.save()
     return row
-
-
-def _send(row: WebhookAttempt, body: str) -> None:
-    started = time.monotonic()
-    try:
-        response = post_json(row.url, body, {"webhook-id": row.webhook_id})
-    except UnsafeURL as exc:
-        row.error = f"Refused by the SSRF guard, no request made: {exc}"[:500]
-        return
-    except OutboundError as exc:
-        row.error = str(exc)[:500]
-        row.duration_ms = int((time.monotonic() - started) * 1000)
-        return
-    row.status_code = response.status_code
-    row.duration_ms = response.duration_ms
-    row.response_excerpt = response.text_excerpt[:EXCERPT_CHARS]
-    row.succeeded = response.ok
-    if not response.ok:
-        row.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()[:500]
 
 
 def _pending():
@@ -124,30 +103,18 @@ def _pending():
 
 def retry_due(now: datetime | None = None, limit: int = RETRY_BATCH) -> int:
     """Queue a retry for every notification attempt whose time has come."""
-    now = now or timezone.now()
-    due = list(
-        _pending().filter(next_attempt_at__lte=now).order_by("next_attempt_at").values_list("id", flat=True)[:limit]
-    )
-    for attempt_id in due:
-        async_task(RETRY_TASK, attempt_id)
-    return len(due)
+    return webhooks.queue_due(_pending(), RETRY_TASK, now, limit)
 
 
 def retry(attempt_id: int, now: datetime | None = None) -> WebhookAttempt | None:
     """The next attempt after failed attempt `attempt_id`, made once (claimed with a lease,
     as messaging.services.webhooks.retry does, so a dead worker's claim comes back)."""
-    now = now or timezone.now()
-    previous = _pending().filter(id=attempt_id, next_attempt_at__isnull=False).first()
-    if previous is None:
-        return None
-    claimed = _pending().filter(id=attempt_id, next_attempt_at=previous.next_attempt_at).update(
-        next_attempt_at=max(now, previous.next_attempt_at) + webhooks.RETRY_LEASE
+    return webhooks.retry_once(
+        _pending(),
+        attempt_id,
+        now,
+        lambda p: deliver(p.workspace_id, p.url, p.payload, p.webhook_id, p.attempt + 1),
     )
-    if claimed != 1:
-        return None
-    row = deliver(previous.workspace_id, previous.url, previous.payload, previous.webhook_id, previous.attempt + 1)
-    _pending().filter(id=attempt_id).update(next_attempt_at=None)
-    return row
 
 
 # --- django-q2 tasks (stored by dotted path: keep these names) --------------------------------------
@@ -170,25 +137,9 @@ def retry_due_notifications(now: datetime | None = None) -> int:
 
 
 def ensure_schedule() -> bool:
-    from django_q.models import Schedule
-
-    _, created = Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={"func": SWEEP_TASK, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-        create_defaults={
-            "func": SWEEP_TASK,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
-    )
-    return created
+    return ensure_every_minute(SCHEDULE_NAME, SWEEP_TASK)
 
 
 def on_post_migrate(sender=None, using: str = "default", **kwargs) -> None:
-    from django.db import connections
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table in connections[using].introspection.table_names():
+    if django_q_migrated(using):
         ensure_schedule()

@@ -43,6 +43,7 @@ from django.utils import timezone
 from messaging.connectors import get_connector
 from messaging.connectors.base import SendResult
 from messaging.models import Channel, Direction, DispatchSignal, Message, Status
+from messaging.schedules import django_q_migrated, ensure_every_minute
 from messaging.services import rules
 from messaging.services import status as st
 
@@ -503,30 +504,12 @@ SCHEDULES = {
 
 def ensure_schedules() -> int:
     """Create the django-q2 Schedule rows if missing (idempotent); returns how many were created."""
-    from django_q.models import Schedule
-
-    created = 0
-    for name, (func, offset) in SCHEDULES.items():
-        _, was_created = Schedule.objects.update_or_create(
-            name=name,
-            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-            create_defaults={
-                "func": func,
-                "schedule_type": Schedule.MINUTES,
-                "minutes": 1,
-                "repeats": -1,
-                "next_run": timezone.now() + timedelta(seconds=offset),
-            },
-        )
-        created += was_created
-    return created
+    return sum(
+        ensure_every_minute(name, func, timedelta(seconds=offset)) for name, (func, offset) in SCHEDULES.items()
+    )
 
 
 def on_post_migrate(sender=None, using: str = "default", **kwargs) -> None:
     """post_migrate handler: `migrate` (and so `make run`) leaves the schedules in place."""
-    from django.db import connections
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return  # django_q not migrated (yet): the next migrate creates them
-    ensure_schedules()
+    if django_q_migrated(using):
+        ensure_schedules()

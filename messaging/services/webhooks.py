@@ -24,16 +24,18 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 from standardwebhooks import Webhook
 
 from messaging.models import Direction, Message, WebhookAttempt, WebhookSubscription
 from messaging.outbound import EXCERPT_CHARS, OutboundError, UnsafeURL, post_json
+from messaging.schedules import django_q_migrated, ensure_every_minute
 from messaging.signals import StatusChange
 
 log = logging.getLogger(__name__)
@@ -229,24 +231,26 @@ def deliver(
         attempt=attempt,
         at=at,
     )
-    _send(row, sub, body, at)
+    post_attempt(row, body, signed_headers(sub.signing_key, webhook_id, body, at))
     if row.succeeded:
         pass
     elif row.status_code == 410:
         _disable(sub, at)
-    elif attempt < MAX_ATTEMPTS:
-        row.next_attempt_at = at + RETRY_DELAYS[attempt - 1]
     else:
-        row.error = f"{row.error}; gave up after {MAX_ATTEMPTS} attempts"[:500]
+        plan_retry(row)
     row.save()
     return row
 
 
-def _send(row: WebhookAttempt, sub: WebhookSubscription, body: str, at: datetime) -> None:
-    """POST the event and fill in the attempt's outcome fields."""
+# The attempt log, the ladder, the retry claim and the sweep below also serve the seed-002
+# notify-URL deliveries (messaging.notify): same WebhookAttempt rows, other targets.
+
+
+def post_attempt(row: WebhookAttempt, body: str, headers: dict[str, str]) -> None:
+    """POST `body` to row.url and fill in the attempt's outcome fields."""
     started = time.monotonic()
     try:
-        response = post_json(sub.url, body, signed_headers(sub.signing_key, row.webhook_id, body, at))
+        response = post_json(row.url, body, headers)
     except UnsafeURL as exc:
         # No request was made: the guard refused the address the URL resolves to now.
         row.error = f"Refused by the SSRF guard, no request made: {exc}"[:500]
@@ -263,6 +267,14 @@ def _send(row: WebhookAttempt, sub: WebhookSubscription, body: str, at: datetime
         row.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()[:500]
 
 
+def plan_retry(row: WebhookAttempt) -> None:
+    """After a failed attempt: the next one on the ladder, or give up after the last."""
+    if row.attempt < MAX_ATTEMPTS:
+        row.next_attempt_at = row.at + RETRY_DELAYS[row.attempt - 1]
+    else:
+        row.error = f"{row.error}; gave up after {MAX_ATTEMPTS} attempts"[:500]
+
+
 def _disable(sub: WebhookSubscription, at: datetime) -> None:
     reason = f"The receiver answered 410 Gone at {_iso(at)}; delivery stopped."
     WebhookSubscription.objects.filter(id=sub.id, active=True).update(active=False, disabled_reason=reason)
@@ -274,36 +286,54 @@ def retry_due(now: datetime | None = None, limit: int = RETRY_BATCH) -> int:
 
     Queuing twice is harmless (retry() claims), so an overlapping sweep needs no lock.
     """
-    now = now or timezone.now()
+    return queue_due(WebhookAttempt.objects.filter(subscription__active=True), RETRY_TASK, now, limit)
+
+
+def queue_due(attempts: QuerySet, task: str, now: datetime | None, limit: int) -> int:
+    """Queue `task` for each of `attempts` whose next_attempt_at has come; returns how many."""
     due = list(
-        WebhookAttempt.objects.filter(next_attempt_at__lte=now, subscription__active=True)
+        attempts.filter(next_attempt_at__lte=now or timezone.now())
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )
     for attempt_id in due:
-        async_task(RETRY_TASK, attempt_id)
+        async_task(task, attempt_id)
     return len(due)
 
 
 def retry(attempt_id: int, now: datetime | None = None) -> WebhookAttempt | None:
-    """Make the next attempt after failed attempt `attempt_id`, once.
+    """Make the next attempt after failed attempt `attempt_id`, once."""
+    return retry_once(
+        WebhookAttempt.objects,
+        attempt_id,
+        now,
+        lambda p: deliver(p.subscription_id, p.event_type, p.payload, p.webhook_id, p.attempt + 1),
+    )
+
+
+def retry_once(
+    attempts: QuerySet,
+    attempt_id: int,
+    now: datetime | None,
+    next_attempt: Callable[[WebhookAttempt], WebhookAttempt | None],
+) -> WebhookAttempt | None:
+    """Claim failed attempt `attempt_id` of `attempts` and make `next_attempt(previous)`;
+    None when it is not pending or another worker claimed it.
 
     The claim moves next_attempt_at forward by a lease instead of clearing it: if this
     worker dies mid-request, the sweep finds the attempt again after the lease.
     """
     now = now or timezone.now()
-    previous = WebhookAttempt.objects.filter(id=attempt_id, next_attempt_at__isnull=False).first()
+    previous = attempts.filter(id=attempt_id, next_attempt_at__isnull=False).first()
     if previous is None:
         return None
-    claimed = WebhookAttempt.objects.filter(id=attempt_id, next_attempt_at=previous.next_attempt_at).update(
+    claimed = attempts.filter(id=attempt_id, next_attempt_at=previous.next_attempt_at).update(
         next_attempt_at=max(now, previous.next_attempt_at) + RETRY_LEASE
     )
     if claimed != 1:
         return None  # another worker took it
-    next_row = deliver(
-        previous.subscription_id, previous.event_type, previous.payload, previous.webhook_id, previous.attempt + 1
-    )
-    WebhookAttempt.objects.filter(id=attempt_id).update(next_attempt_at=None)
+    next_row = next_attempt(previous)
+    attempts.filter(id=attempt_id).update(next_attempt_at=None)
     return next_row
 
 
@@ -319,27 +349,10 @@ def ensure_schedule() -> bool:
     A retry therefore goes out within about a minute of its next_attempt_at (the 5 s step
     included): django-q2 schedules have a one-minute granularity.
     """
-    from django_q.models import Schedule
-
-    _, created = Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={"func": SWEEP_TASK, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-        create_defaults={
-            "func": SWEEP_TASK,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
-    )
-    return created
+    return ensure_every_minute(SCHEDULE_NAME, SWEEP_TASK)
 
 
 def on_post_migrate(sender=None, using: str = "default", **kwargs) -> None:
     """post_migrate handler: `migrate` (and so `make run`) leaves the schedule in place."""
-    from django.db import connections
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return  # django_q not migrated yet; the next migrate creates it
-    ensure_schedule()
+    if django_q_migrated(using):
+        ensure_schedule()
