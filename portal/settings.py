@@ -181,7 +181,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser, but a too deeply nested document is a 400 too (not a RecursionError 500).
+    "DEFAULT_PARSER_CLASSES": ["messaging.dialects.channels_api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "messaging.dialects.channels_api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

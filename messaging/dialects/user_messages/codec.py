@@ -88,7 +88,7 @@ def parse(body: bytes, is_xml: bool, root: str) -> dict:
 def _parse_json(body: bytes, root: str) -> dict:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise CodecError(f"The body is not valid JSON ({exc}).") from None
     if not isinstance(data, dict):
         raise CodecError("The JSON body must be an object.")
