@@ -67,7 +67,7 @@ def channel_inbound(request: HttpRequest, channel_id) -> JsonResponse:
         return _error(422, "InvalidPayload", "webhook-id: must be at most 200 characters", {"webhook-id": ["too long"]})
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return _error(400, "InvalidJSON", "The body is not valid JSON.")
     try:
         return JsonResponse(_process_once(channel, webhook_id, payload))

@@ -95,7 +95,7 @@ def _parse_report(raw) -> tuple[str, str]:
         raise UserApiError(MISSING_PARAMETER, f"A report is a JSON object of at most {MAX_FRAME} bytes.")
     try:
         frame = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise UserApiError(MISSING_PARAMETER, "A report must be a JSON object.") from None
     if not isinstance(frame, dict):
         raise UserApiError(MISSING_PARAMETER, "A report must be a JSON object.")
