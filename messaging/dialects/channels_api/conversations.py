@@ -12,7 +12,7 @@ Reads need the viewer role, read actions the sender role; another workspace's id
 (UpdateMessagesStatus) and records its answer.
 """
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -27,13 +27,7 @@ from messaging.dialects.channels_api.messages_views import (
     filter_messages,
     page_body,
 )
-from messaging.dialects.channels_api.pagination import (
-    PageSerializer,
-    decode_token,
-    encode_token,
-    paginate,
-    parse_limit,
-)
+from messaging.dialects.channels_api.pagination import PageSerializer, paginate
 from messaging.engine import sync
 from messaging.errors import Conflict, NotFound, ValidationFailed
 from messaging.models import Contact, ContactIdentifier, Conversation, Direction, Message, Role
@@ -141,31 +135,15 @@ def filter_conversations(qs: QuerySet, params) -> QuerySet:
 
 
 def page_by_update(qs: QuerySet, request) -> tuple[list, str | None]:
-    """A keyset page on (updated_at, id), newest-updated first.
+    """A keyset page on (updated_at, id), newest-updated first (pagination.paginate's
+    tokens, keyed by updated_at).
 
-    Same token format as pagination.paginate, keyed by updated_at instead of created_at.
-    The id breaks ties, so rows sharing an updated_at are neither repeated nor skipped. A
-    conversation that gets a new message while a client walks the pages moves to the
+    A conversation that gets a new message while a client walks the pages moves to the
     front (before the cursor): the walk does not show it twice, and the next walk from
     the first page shows it on top — the usual inbox behaviour.
     """
-    limit = parse_limit(request.query_params.get("limit"))
-    qs = qs.order_by("-updated_at", "-id")
-    token = request.query_params.get("pageToken")
-    if token:
-        updated_at, pk = decode_token(token)
-        try:
-            pk = serializers.UUIDField().to_internal_value(pk)
-        except serializers.ValidationError:
-            raise ValidationFailed.field("pageToken", "is not a token this list returned") from None
-        # updated_at__lte lets the planner seek the (workspace, updated_at) index.
-        qs = qs.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=pk), updated_at__lte=updated_at)
-    rows = list(qs[: limit + 1])
-    next_token = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_token = encode_token(rows[-1].updated_at, rows[-1].id)
-    return attach_last_messages(rows), next_token
+    rows, token = paginate(qs, request, time_field="updated_at")
+    return attach_last_messages(rows), token
 
 
 # --- views ---------------------------------------------------------------------------------------

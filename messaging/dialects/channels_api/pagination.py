@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from rest_framework import serializers
 
@@ -46,25 +47,34 @@ def parse_limit(raw: str | None) -> int:
     return min(value, settings.API_PAGE_LIMIT_MAX)
 
 
-def paginate(queryset: QuerySet, request, pk_field: str = "id") -> tuple[list, str | None]:
-    """One page of `queryset` (newest first) and the next token, or None on the last page."""
+def paginate(
+    queryset: QuerySet, request, pk_field: str = "id", time_field: str = "created_at"
+) -> tuple[list, str | None]:
+    """One page of `queryset`, newest `time_field` first, and the next token (None on the
+    last page). The pk breaks ties, so rows sharing a time are neither repeated nor skipped."""
     limit = parse_limit(request.query_params.get("limit"))
     token = request.query_params.get("pageToken")
-    qs = queryset.order_by("-created_at", f"-{pk_field}")
+    qs = queryset.order_by(f"-{time_field}", f"-{pk_field}")
     if token:
-        created_at, pk = decode_token(token)
-        # The redundant created_at__lte lets the planner seek the index to the cursor
+        at, pk = decode_token(token)
+        try:
+            # A token of another list (signed by us, keyed by another kind of id) is the
+            # client's mistake, not a 500.
+            pk = queryset.model._meta.get_field(pk_field).to_python(pk)
+        except ValidationError:
+            raise ValidationFailed.field("pageToken", "is not a token this list returned") from None
+        # The redundant `<time>__lte` lets the planner seek the index to the cursor
         # instead of scanning the workspace's rows (SQLite does not derive it from the OR).
         qs = qs.filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, **{f"{pk_field}__lt": pk}),
-            created_at__lte=created_at,
+            Q(**{f"{time_field}__lt": at}) | Q(**{time_field: at, f"{pk_field}__lt": pk}),
+            **{f"{time_field}__lte": at},
         )
     rows = list(qs[: limit + 1])
     next_token = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_token = encode_token(last.created_at, getattr(last, pk_field))
+        next_token = encode_token(getattr(last, time_field), getattr(last, pk_field))
     return rows, next_token
 
 

@@ -7,7 +7,7 @@ so another workspace's id answers 404 exactly like an id that does not exist. Vi
 call one service function, and answer.
 """
 
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
@@ -351,13 +351,8 @@ class SmartLinkClicksView(SmartLinkQuerysetMixin, WorkspaceResourceView):
 
     def get(self, request, workspace_id, pk):
         smartlink = self.get_object()
-        # paginate() walks (created_at, pk); a click's time is `at`.
-        clicks = (
-            LinkClick.objects.filter(short_link__smartlink=smartlink)
-            .select_related("short_link")
-            .annotate(created_at=F("at"))
-        )
-        rows, token = paginate(clicks, request)
+        clicks = LinkClick.objects.filter(short_link__smartlink=smartlink).select_related("short_link")
+        rows, token = paginate(clicks, request, time_field="at")
         return Response(page_body(s.ClickSerializer(rows, many=True).data, token))
 
 
@@ -403,6 +398,6 @@ class WebhookAttemptsView(WebhookQuerysetMixin, WorkspaceResourceView):
 
     def get(self, request, workspace_id, pk):
         subscription = self.get_object()
-        attempts = WebhookAttempt.objects.filter(subscription=subscription).annotate(created_at=F("at"))
-        rows, token = paginate(attempts, request)
+        attempts = WebhookAttempt.objects.filter(subscription=subscription)
+        rows, token = paginate(attempts, request, time_field="at")
         return Response(page_body(s.AttemptSerializer(rows, many=True).data, token))
