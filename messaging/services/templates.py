@@ -16,6 +16,10 @@ from messaging.models import Template, TemplateVersion, Workspace
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 DEFAULT_LOCALE = "en"
+# Longest text a substitution may produce (the largest body part, an email's HTML, is at
+# most 1,000,000 characters). Checked before the string is built: a template repeating a
+# placeholder 20,000 times with a 1 MB parameter would otherwise build 20 GB in memory.
+MAX_RENDERED_CHARS = 1_000_000
 # Content keys tried, in order, when the template has no block for the channel's platform.
 FALLBACK_CONTENT_KEYS = ("default",)
 
@@ -101,9 +105,14 @@ def parameters_to_dict(parameters, field: str = "template.parameters") -> dict[s
 
 def substitute(text: str, values: dict[str, str], field: str = "template.parameters", escape: bool = False) -> str:
     """Replace every `{{name}}`; a name without a value is an error naming the variable."""
-    missing = [name for name in PLACEHOLDER.findall(text) if name not in values]
+    matches = list(PLACEHOLDER.finditer(text))
+    missing = [m.group(1) for m in matches if m.group(1) not in values]
     if missing:
         raise ValidationFailed.field(field, f"missing variable '{missing[0]}'")
+    growth = 6 if escape else 1  # html.escape makes a character at most 6 ("&quot;")
+    size = len(text) + sum(growth * len(values[m.group(1)]) - len(m.group(0)) for m in matches)
+    if size > MAX_RENDERED_CHARS:
+        raise ValidationFailed.field(field, f"the rendered text would be longer than {MAX_RENDERED_CHARS} characters")
 
     def value_of(match: re.Match) -> str:
         value = values[match.group(1)]
