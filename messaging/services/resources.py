@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 
 from messaging.errors import Conflict, ValidationFailed
 from messaging.models import (
@@ -52,6 +52,24 @@ def _unique_write(field: str, problem: str, write: Callable[[], Any]) -> Any:
         raise _conflict(field, problem) from None
 
 
+def _save_unique(obj: Any, field: str, problem: str) -> Any:
+    """Save an edited `obj`; a unique-constraint race becomes a 409 naming `field`."""
+
+    def write() -> Any:
+        obj.save()
+        return obj
+
+    return _unique_write(field, problem, write)
+
+
+def _check_free(clashing: QuerySet, field: str, problem: str, exclude_pk=None) -> None:
+    """409 naming `field` up front when a row of `clashing` (other than `exclude_pk`) exists."""
+    if exclude_pk is not None:
+        clashing = clashing.exclude(pk=exclude_pk)
+    if clashing.exists():
+        raise _conflict(field, problem)
+
+
 # --- channels ----------------------------------------------------------------------------
 
 
@@ -87,19 +105,17 @@ def validate_channel_settings(connector: str, settings: dict) -> dict:
         url = settings.get("url")
         if not isinstance(url, str) or not url:
             raise ValidationFailed.field("settings.url", "is required for a webhook channel")
-        try:
-            check_url(url)
-        except UnsafeURL as exc:
-            raise ValidationFailed.field("settings.url", str(exc)) from None
+        check_webhook_url(url, "settings.url")
     return settings
 
 
 def _check_channel_name(workspace: Workspace, name: str, exclude_pk=None) -> None:
-    qs = Channel.objects.filter(workspace=workspace, name=name)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise _conflict("name", f"a channel named {name!r} already exists in this workspace")
+    _check_free(
+        Channel.objects.filter(workspace=workspace, name=name),
+        "name",
+        f"a channel named {name!r} already exists in this workspace",
+        exclude_pk,
+    )
 
 
 def create_channel(workspace: Workspace, **fields) -> tuple[Channel, dict]:
@@ -141,12 +157,7 @@ def update_channel(channel: Channel, **fields) -> Channel:
         fields["settings"] = validate_channel_settings(channel.connector, incoming)
     for name, value in fields.items():
         setattr(channel, name, value)
-
-    def write() -> Channel:
-        channel.save()
-        return channel
-
-    return _unique_write("name", "a channel with this name already exists in this workspace", write)
+    return _save_unique(channel, "name", "a channel with this name already exists in this workspace")
 
 
 def delete_channel(channel: Channel) -> None:
@@ -163,11 +174,12 @@ def delete_channel(channel: Channel) -> None:
 
 
 def _check_tag_name(workspace: Workspace, name: str, exclude_pk=None) -> None:
-    qs = Tag.objects.filter(workspace=workspace, name=name)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise _conflict("name", f"a tag named {name!r} already exists in this workspace")
+    _check_free(
+        Tag.objects.filter(workspace=workspace, name=name),
+        "name",
+        f"a tag named {name!r} already exists in this workspace",
+        exclude_pk,
+    )
 
 
 def create_tag(workspace: Workspace, name: str) -> Tag:
@@ -185,12 +197,7 @@ def update_tag(tag: Tag, name: str | None = None) -> Tag:
         name = name.strip().lower()
         _check_tag_name(tag.workspace, name, exclude_pk=tag.pk)
         tag.name = name
-
-    def write() -> Tag:
-        tag.save()
-        return tag
-
-    return _unique_write("name", "a tag with this name already exists", write)
+    return _save_unique(tag, "name", "a tag with this name already exists")
 
 
 def delete_tag(tag: Tag) -> None:
@@ -233,11 +240,12 @@ def validate_template_content(content: Any) -> dict:
 
 
 def _check_template_name(workspace: Workspace, name: str, locale: str, exclude_pk=None) -> None:
-    qs = Template.objects.filter(workspace=workspace, name=name, locale=locale)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise _conflict("name", f"a template named {name!r} with locale {locale!r} already exists")
+    _check_free(
+        Template.objects.filter(workspace=workspace, name=name, locale=locale),
+        "name",
+        f"a template named {name!r} with locale {locale!r} already exists",
+        exclude_pk,
+    )
 
 
 def create_template(workspace: Workspace, name: str, content: Any, locale: str = "en") -> Template:
@@ -290,11 +298,12 @@ def delete_template(template: Template) -> None:
 
 
 def _check_linkid(workspace: Workspace, linkid: int, exclude_pk=None) -> None:
-    qs = SmartLink.objects.filter(workspace=workspace, linkid=linkid)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise _conflict("linkid", f"smart link {linkid} already exists in this workspace")
+    _check_free(
+        SmartLink.objects.filter(workspace=workspace, linkid=linkid),
+        "linkid",
+        f"smart link {linkid} already exists in this workspace",
+        exclude_pk,
+    )
 
 
 def create_smartlink(workspace: Workspace, url: str, linkid: int | None = None, **fields) -> SmartLink:
@@ -321,12 +330,7 @@ def update_smartlink(smartlink: SmartLink, **fields) -> SmartLink:
         _check_linkid(smartlink.workspace, fields["linkid"], exclude_pk=smartlink.pk)
     for name, value in fields.items():
         setattr(smartlink, name, value)
-
-    def write() -> SmartLink:
-        smartlink.save()
-        return smartlink
-
-    return _unique_write("linkid", "this linkid is taken in this workspace", write)
+    return _save_unique(smartlink, "linkid", "this linkid is taken in this workspace")
 
 
 def delete_smartlink(smartlink: SmartLink) -> None:
