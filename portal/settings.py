@@ -9,6 +9,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import envbool, envint, envlist, envstr, envurl
+from portal.layers import memory_layer, redis_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("SWITCHBOARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -221,24 +222,12 @@ CHANNEL_LAYER_CAPACITY = envint("CHANNEL_LAYER_CAPACITY", 5000, minimum=100)
 CHANNEL_LAYER_EXPIRY = envint("CHANNEL_LAYER_EXPIRY", 30, minimum=5)
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": envstr("CHANNEL_LAYER_PREFIX", "asgi"),
-                "capacity": CHANNEL_LAYER_CAPACITY,
-                "expiry": CHANNEL_LAYER_EXPIRY,
-                "group_expiry": 86400,
-            },
-        }
+        "default": redis_layer(
+            REDIS_URL, envstr("CHANNEL_LAYER_PREFIX", "asgi"), CHANNEL_LAYER_CAPACITY, CHANNEL_LAYER_EXPIRY
+        )
     }
 else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY, "group_expiry": 86400},
-        }
-    }
+    CHANNEL_LAYERS = {"default": memory_layer(CHANNEL_LAYER_CAPACITY, CHANNEL_LAYER_EXPIRY)}
 
 # Without Redis the in-memory layer reaches one process only, so status changes the worker
 # commits would never reach daphne's live sockets. Each web process holding /ws/live/
