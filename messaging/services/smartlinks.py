@@ -37,6 +37,9 @@ CODE_BYTES = 8  # 11 url-safe characters, 64 random bits: collisions are out of 
 # Tracked links of the canonical API have no smart link to take a validity from.
 TRACKED_LINK_VALIDITY = timedelta(days=30)
 MAX_LISTED = 20
+# Distinct URLs one message may have tracked. Each is a ShortLink row: without a bound a
+# 100,000-character text of URLs made ~9,000 rows per message, ~900,000 per batch request.
+MAX_TRACKED = 100
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,9 @@ def track(message: Message, now: datetime, domain: str = "") -> list[ShortLink]:
         if url.startswith(own_prefix):
             return url
         if url not in rows:
+            if len(rows) >= MAX_TRACKED:
+                field = "enableLinkTracking" if message.enable_link_tracking else "shortLinks.enabled"
+                raise ValidationFailed.field(field, f"at most {MAX_TRACKED} distinct links per message can be tracked")
             rows[url] = _short_link(message, url, expires_at)
         return short_url(rows[url].code, domain)
 
