@@ -16,25 +16,8 @@ from tests.webhooks.receiver import Receiver
 URL = "/resources/v1/messaging"
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(autouse=True)
-def allow_private(settings):
-    settings.ALLOW_PRIVATE_URLS = True  # the receiver listens on 127.0.0.1
-
-
-@pytest.fixture
-def sync_tasks(monkeypatch):
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
+# The receiver listens on 127.0.0.1 (receiver, allow_private, sync_tasks: tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("allow_private")
 
 
 def send(client, key: str, notifyurl: str | None = None, **extra) -> str:
