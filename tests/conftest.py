@@ -101,3 +101,13 @@ def sync_tasks(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def dispatches(monkeypatch):
+    """Stubs dispatch.request_dispatch and counts its calls (one item per wake-up)."""
+    from messaging.services import dispatch
+
+    calls: list[int] = []
+    monkeypatch.setattr(dispatch, "request_dispatch", lambda *a, **k: calls.append(1))
+    return calls

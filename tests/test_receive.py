@@ -28,12 +28,8 @@ def text(value: str) -> dict:
     return {"type": "text", "text": {"text": value}}
 
 
-@pytest.fixture(autouse=True)
-def dispatches(monkeypatch):
-    """Bot replies wake the dispatcher; these tests look at what was queued, not at delivery."""
-    calls: list[int] = []
-    monkeypatch.setattr(dispatch, "request_dispatch", lambda *a, **k: calls.append(1))
-    return calls
+# Replies wake the dispatcher; these tests look at what was queued, not at delivery.
+pytestmark = pytest.mark.usefixtures("dispatches")
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ from django.utils import timezone
 
 from messaging.bot import commands
 from messaging.models import BotCommandAudit, Direction, Message, Status
-from messaging.services import dispatch
 from messaging.services import status as st
 from messaging.services.receive import receive_message
 from tests import factories
+
+# Replies and /resume wake the dispatcher; these tests look at what was queued, not at delivery.
+pytestmark = pytest.mark.usefixtures("dispatches")
 
 OPERATOR = "+14155550100"
 STRANGER = "+12025550143"
@@ -166,14 +168,6 @@ def test_failed_says_when_there_are_none(receive, sms_channel):
 
 
 # --- /pause, /resume -------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def dispatches(monkeypatch):
-    """Replies and /resume wake the dispatcher; these tests look at what was queued, not at delivery."""
-    calls: list[int] = []
-    monkeypatch.setattr(dispatch, "request_dispatch", lambda *a, **k: calls.append(1))
-    return calls
 
 
 def test_pause_and_resume_flip_the_flag(receive, workspace, sms_channel, dispatches):

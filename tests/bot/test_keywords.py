@@ -4,19 +4,14 @@ import pytest
 
 from messaging.bot import keywords
 from messaging.models import BotCommandAudit, Contact, Direction, Message
-from messaging.services import dispatch
 from messaging.services.receive import receive_message
 from tests import factories
 
 PHONE = "+14155552671"
 
 
-@pytest.fixture(autouse=True)
-def dispatches(monkeypatch):
-    """Replies wake the dispatcher; these tests look at what was queued, not at delivery."""
-    calls: list[int] = []
-    monkeypatch.setattr(dispatch, "request_dispatch", lambda *a, **k: calls.append(1))
-    return calls
+# Replies wake the dispatcher; these tests look at what was queued, not at delivery.
+pytestmark = pytest.mark.usefixtures("dispatches")
 
 
 @pytest.fixture
