@@ -140,7 +140,7 @@ def decode(data: str | bytes, expect: dict[str, Spec] = FROM_DEVICE) -> Frame:
         raise FrameError(f"frame of {size} bytes is over the {limit} byte limit")
     try:
         frame = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is bad JSON too
         raise FrameError("invalid JSON") from None
     if not isinstance(frame, dict):
         raise FrameError("frame is not a JSON object")
@@ -358,5 +358,5 @@ def parse_time(value, where: str = "createdTime") -> datetime | None:
 def _loads(value: str, name: str):
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FrameError(f"{name} is not valid JSON") from None

@@ -77,6 +77,7 @@ def test_device_frames_decode_in_the_server_direction(text, action):
     "text,problem",
     [
         ("{not json", "invalid JSON"),
+        ("[" * 100_000, "invalid JSON"),  # nesting deeper than the JSON parser's recursion limit
         ("[1, 2]", "not a JSON object"),
         (envelope(version="3.0"), "version"),
         (envelope(messageType="Request"), "messageType"),
