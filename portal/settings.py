@@ -97,8 +97,16 @@ if DATABASE_URL:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", True):
+        # A process-wide psycopg pool instead: request threads borrow and return
+        # connections, so no request pays for a new PostgreSQL connection and the count
+        # stays bounded (DB_POOL_MAX_SIZE per process). Requires CONN_MAX_AGE = 0.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": envint("DB_POOL_MIN_SIZE", 1, minimum=0),
+            "max_size": envint("DB_POOL_MAX_SIZE", 10, minimum=1),
+            "timeout": envint("DB_POOL_TIMEOUT", 30, minimum=1),
+        }
 else:
     DATABASES = {
         "default": {
