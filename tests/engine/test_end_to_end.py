@@ -138,6 +138,13 @@ def test_two_phones_send_200_messages_and_one_dies_mid_way(workspace, processes)
         ]
         messages += accept_batch(workspace, channel, requests, actor="e2e")
         dispatch.dispatch_due()
+        if first + CHUNK == TOTAL // 4:
+            # Let A answer some first, so its death is mid-way and not before its first send.
+            wait_for(
+                lambda: EngineRequest.objects.filter(endpoint=phone_a, outcome=routing.SUCCEEDED).exists(),
+                30,
+                "A answered some",
+            )
         if first + CHUNK == TOTAL // 2:
             # Phone A dies while it holds unanswered sends (300 ms latency).
             wait_for(lambda: EngineRequest.objects.filter(endpoint=phone_a, answered_at=None).exists(), 10, "A busy")
