@@ -9,7 +9,7 @@ Task names are dotted paths stored in the database: keep them stable.
 
 from datetime import timedelta
 
-from django.utils import timezone
+from messaging.schedules import django_q_migrated, ensure_every_minute
 
 SCHEDULES = {
     "switchboard: engine device request timeouts": ("messaging.engine.routing.expire_device_requests", 15),
@@ -19,24 +19,12 @@ SCHEDULES = {
 
 def ensure_schedules() -> int:
     """Create the Schedule rows if missing (idempotent); returns how many were created."""
-    from django_q.models import Schedule
-
-    created = 0
-    for name, (func, offset) in SCHEDULES.items():
-        defaults = {"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
-        _, was_created = Schedule.objects.update_or_create(
-            name=name,
-            defaults=defaults,
-            create_defaults={**defaults, "next_run": timezone.now() + timedelta(seconds=offset)},
-        )
-        created += was_created
-    return created
+    return sum(
+        ensure_every_minute(name, func, first_run_in=timedelta(seconds=offset))
+        for name, (func, offset) in SCHEDULES.items()
+    )
 
 
 def on_post_migrate(sender=None, using: str = "default", **kwargs) -> None:
-    from django.db import connections
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return  # django_q not migrated yet: the next migrate creates them
-    ensure_schedules()
+    if django_q_migrated(using):  # else the next migrate creates them
+        ensure_schedules()
