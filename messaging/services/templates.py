@@ -142,9 +142,28 @@ def check_subject(subject: str, field: str) -> str:
 def render(workspace: Workspace, platform: str, ref: dict, field: str = "template") -> Rendered:
     """Look the template up and render its block for `platform` into a message body."""
     template, version, content = resolve(workspace, ref, field)
-    block = content_for_platform(content, platform, template, field)
     values = parameters_to_dict(ref.get("parameters"), f"{field}.parameters")
-    pfield = f"{field}.parameters"
+    rendered = render_resolved(template, version, content, platform, values, field)
+    if isinstance(ref.get("shortLinks"), dict):
+        rendered.info["shortLinks"] = ref["shortLinks"]
+    return rendered
+
+
+def render_resolved(
+    template: Template,
+    version: int,
+    content: dict,
+    platform: str,
+    values: dict[str, str],
+    field: str = "template",
+    pfield: str | None = None,
+) -> Rendered:
+    """Render an already resolved template version (every dialect's one rendering path).
+
+    `field` names the template in errors, `pfield` its parameters.
+    """
+    pfield = pfield or f"{field}.parameters"
+    block = content_for_platform(content, platform, template, field)
     text = substitute(str(block.get("text") or ""), values, pfield)
     html_part = block.get("html")
     if html_part:
@@ -167,6 +186,4 @@ def render(workspace: Workspace, platform: str, ref: dict, field: str = "templat
         "version": version,
         "parameters": [{"type": "string", "key": k, "value": v} for k, v in values.items()],
     }
-    if isinstance(ref.get("shortLinks"), dict):
-        info["shortLinks"] = ref["shortLinks"]
     return Rendered(template=template, version=version, body=body, info=info)

@@ -651,36 +651,16 @@ def _substituted(body: dict, parameters: dict[str, str], platform: str) -> dict:
 
 def _from_template(service: Service, platform: str, message: dict) -> Content:
     template, version, content = message["resolved"]
-    block = _wrap(lambda: tpl.content_for_platform(content, platform, template, "message.template"))
-    values = message["parameters"]
-
-    def fill(text) -> str:
-        return _wrap(lambda: tpl.substitute(str(text or ""), values, "message.parameters"))
-
-    text, subject = fill(block.get("text")), fill(block.get("subject"))
-    _wrap(lambda: tpl.check_subject(subject, "message.parameters"))
-    html = _wrap(lambda: tpl.substitute(str(block.get("html") or ""), values, "message.parameters", escape=True))
-    if platform == "email" and html:
-        part = {"html": html, "metadata": {"subject": subject}}
-        if text:
-            part["text"] = text
-        body = {"type": "html", "html": part}
-    elif not text:
-        raise e.invalid("message.template", f"template '{template.name}' has no text for deliverychannel {platform}")
-    elif platform == "appmessaging":
+    rendered = _wrap(
+        lambda: tpl.render_resolved(
+            template, version, content, platform, message["parameters"], "message.template", "message.parameters"
+        )
+    )
+    body = rendered.body
+    if platform == "appmessaging" and body["type"] == "text":
+        text = body["text"]["text"]
         body = {"type": "appmessaging", "appmessaging": {"text": text, "message": {"text": text}}}
-    else:
-        body = {"type": "text", "text": {"text": text}}
-        if subject:
-            body["text"]["metadata"] = {"subject": subject}
-    info = {
-        "id": str(template.id),
-        "name": template.name,
-        "locale": template.locale,
-        "version": version,
-        "parameters": [{"type": "string", "key": k, "value": v} for k, v in values.items()],
-    }
-    return Content(body=body, template=template, template_info=info)
+    return Content(body=body, template=template, template_info=rendered.info)
 
 
 # --- smart links -------------------------------------------------------------------------------
