@@ -13,6 +13,7 @@ A connector returns one SendResult per message:
   `accepted` with the reason and does not use up an attempt.
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from messaging.models import Channel, Message
@@ -34,7 +35,7 @@ class SendResult:
     reason: str = ""
 
 
-class BaseConnector:
+class BaseConnector(ABC):
     slug = ""
     # Which settings keys createchannel / the API accept, with their types (for validation).
     settings_schema: dict[str, type] = {}
@@ -42,8 +43,9 @@ class BaseConnector:
     def __init__(self, channel: Channel):
         self.channel = channel
 
+    @abstractmethod
     def send_batch(self, messages: list[Message]) -> list[SendResult]:
-        raise NotImplementedError  # every connector implements this
+        """One SendResult per message (see the module docstring)."""
 
     @classmethod
     def validate_settings(cls, values: dict) -> dict:
