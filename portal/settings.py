@@ -97,10 +97,11 @@ if DATABASE_URL:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", True):
-        # A process-wide psycopg pool instead: request threads borrow and return
-        # connections, so no request pays for a new PostgreSQL connection and the count
-        # stays bounded (DB_POOL_MAX_SIZE per process). Requires CONN_MAX_AGE = 0.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", False):
+        # Opt-in, for web (daphne) processes only: a process-wide psycopg pool, so request
+        # threads borrow and return connections instead of opening one each. Never for
+        # `qcluster`: django-q2 forks its workers, and a pool does not survive a fork (its
+        # threads stay in the parent, so a worker's first query waits forever).
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": envint("DB_POOL_MIN_SIZE", 1, minimum=0),
