@@ -15,15 +15,24 @@ from tests import factories
 from tests.delivery.conftest import bulk_messages
 
 
-def claim_all(worker: str, barrier: threading.Barrier, out: dict, errors: list) -> None:
+def claim_all(worker: str, barrier: threading.Barrier, out: dict, errors: list, last_round: dict) -> None:
+    """Claim batches in rounds: both workers claim once per round, side by side, so each
+    takes part even where the database serialises them (SQLite); stop after a round in
+    which neither found anything."""
     try:
-        barrier.wait(10)
         got = []
-        while ids := dispatch.claim_batch(limit=25, worker=worker):
+        while True:
+            barrier.wait(10)
+            ids = dispatch.claim_batch(limit=25, worker=worker)
             got += ids
+            last_round[worker] = len(ids)
+            barrier.wait(10)
+            if not any(last_round.values()):
+                break
         out[worker] = got
     except Exception as exc:  # surfaced by the test, not lost in the thread
         errors.append(exc)
+        barrier.abort()
     finally:
         connection.close()
 
@@ -31,8 +40,10 @@ def claim_all(worker: str, barrier: threading.Barrier, out: dict, errors: list) 
 def test_two_workers_claim_disjoint_sets(transactional_db):
     channel = factories.create_channel(factories.create_workspace("Claims"), "sms", "sandbox")
     bulk_messages(channel, 600)
-    barrier, out, errors = threading.Barrier(2), {}, []
-    threads = [threading.Thread(target=claim_all, args=(w, barrier, out, errors)) for w in ("w1", "w2")]
+    barrier, out, errors, last_round = threading.Barrier(2), {}, [], {}
+    threads = [
+        threading.Thread(target=claim_all, args=(w, barrier, out, errors, last_round)) for w in ("w1", "w2")
+    ]
     for t in threads:
         t.start()
     for t in threads:
