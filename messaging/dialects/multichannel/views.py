@@ -65,6 +65,9 @@ def _method_not_allowed(allowed: str) -> JsonResponse:
     return response
 
 
+# CSRF-exempt on purpose (both views): the caller authenticates with the `key` header of a
+# service, never a cookie, so a cross-site page has no credential to ride on; CSRF checks
+# would only refuse every server-to-server client of this API.
 @csrf_exempt
 def messaging(request: HttpRequest) -> JsonResponse:
     """POST /resources/v1/messaging — one message per destination address, one transid

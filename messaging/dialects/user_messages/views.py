@@ -242,6 +242,8 @@ def endpoint(root: str, handler: Callable[[Call], dict], needs_token: bool = Tru
     """The Django view of one resource whose request root element is `root`."""
     response_root = root.removesuffix("Request") + "Response"
 
+    # CSRF-exempt: callers authenticate with apiKey/authToken in the body or headers,
+    # never a cookie, so there is nothing for a cross-site page to ride on.
     @csrf_exempt
     def view(request: HttpRequest) -> HttpResponse:
         request._user_api_xml = False
