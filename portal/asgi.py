@@ -2,9 +2,10 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+from portal.handler import get_asgi_application  # noqa: E402
+
 django_asgi_app = get_asgi_application()  # first: sets up Django before consumers import models
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402

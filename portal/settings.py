@@ -57,11 +57,15 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "messaging.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost on purpose: it is synchronous only, so Django runs the whole chain above it
+    # in one synchronous pass per request. Placed higher, every middleware below it ran in
+    # async mode, paying a thread hop per process_request/process_response. Nothing above
+    # reads the body of the paths it guards (their views are csrf-exempt API endpoints).
+    "messaging.middleware.BodySizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -88,13 +92,20 @@ TEMPLATES = [
 # take the write lock up front (so two writers queue instead of failing half-way with
 # "database is locked"), and the busy timeout makes the waiting writer wait, not fail.
 DATABASE_URL = envstr("DATABASE_URL")
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", 600, minimum=0)
 if DATABASE_URL:
-    # DB_CONN_MAX_AGE defaults to 0: under daphne (ASGI) every request runs its sync code in
-    # a thread of its own, so a persistent connection is never reused, only left open —
-    # bench/send.py saw 90+ idle connections and "too many clients" at 20 concurrent
-    # clients with 60. Django's docs: disable persistent connections under ASGI.
+    # Persistent connections (DB_CONN_MAX_AGE seconds, health-checked before reuse). Stock
+    # Django under ASGI runs each request in a thread of its own, where a persistent
+    # connection is never reused, only left open (bench/send.py once saw 90+ idle ones);
+    # portal/handler.py runs requests on a fixed pool of WEB_THREADS threads instead, so
+    # a web process holds at most that many (plus one for websockets), reused across
+    # requests. 0 closes the connection after every request.
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=DB_CONN_MAX_AGE > 0
+            )
+        }
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", False):
@@ -113,6 +124,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": envstr("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+            # Kept open between requests (see DB_CONN_MAX_AGE above): a SQLite connection's
+            # page cache is per connection, so a fresh one per request re-reads every page.
+            "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": DB_CONN_MAX_AGE > 0,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": envint("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
@@ -243,6 +258,8 @@ else:
 # sockets then polls the MessageEvent table (one primary-key range query per tick) and
 # publishes what it finds (messaging.live.relay). This is that poll's period: the added
 # latency of a dashboard update in the default set-up. Unused with REDIS_URL.
+# Threads per web process for the synchronous part of HTTP requests (portal/handler.py).
+WEB_THREADS = envint("WEB_THREADS", 4, minimum=1, maximum=64)
 LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 200, minimum=10, maximum=10_000)
 
 # --- django-q2 ------------------------------------------------------------------------

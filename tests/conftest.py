@@ -4,6 +4,18 @@ from rest_framework.test import APIClient
 from tests import factories
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _close_connections_after_use():
+    """Tests run consumers and sync_to_async code in threads that outlive a test; with the
+    production default of persistent connections those threads would keep connections to
+    the test database open (and PostgreSQL refuses to drop a database in use). Servers the
+    tests start as processes keep the production default."""
+    from django.db import connections
+
+    for alias in connections:
+        connections.settings[alias]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
