@@ -321,7 +321,11 @@ def _accept(
         publish_status_changes([StatusChange(m.id, workspace.id, channel.id, m.status, "", now) for m in messages])
         # Called by attribute on commit so the delivery engine's implementation is the one used.
         transaction.on_commit(lambda: dispatch.request_dispatch())
-    prefetch_related_objects(messages, "tags")
+    if any(p.tag_names for p in prepared):
+        prefetch_related_objects(messages, "tags")
+    else:  # no tags were asked for, so none exist yet: no query needed to say so
+        for message in messages:
+            message._prefetched_objects_cache = {"tags": Tag.objects.none()}
     return messages
 
 
