@@ -1,4 +1,4 @@
-"""Benchmark: POST /workspaces/{w}/channels/{c}/messages against a bare DRF insert, same server.
+"""Benchmark: POST /workspaces/{w}/channels/{c}/messages against a bare DRF create, same server.
 
     .venv/bin/python bench/send.py [--clients 20] [--seconds 15 | --requests 3000] [--rounds 2]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/send.py
@@ -10,16 +10,18 @@ What runs where:
   SMS channel (the helpers behind createworkspace/createaccesskey/createchannel);
 - the stack as `make run` starts it: `manage.py serve` (daphne + the django-q2 cluster)
   on a free loopback port, with DJANGO_SETTINGS_MODULE=bench.settings_bench — the app's
-  settings plus one benchmark-only URL, bench/baseline/... (bench/baseline.py: same
-  authentication and permission, parses the body, inserts one Message row, answers 201);
+  settings plus two benchmark-only URLs (bench/baseline.py; same authentication and
+  permission, same body, one Message row inserted, 201): bench/baseline/... is DRF's
+  CreateAPIView with a ModelSerializer — the "bare DRF create endpoint" of issue #3 —
+  and bench/floor/... an APIView that calls Message.objects.create() with no serializer;
 - this process: N concurrent clients (asyncio + httpx, one keep-alive connection each)
-  that POST the same JSON body to the send endpoint and to the baseline, in alternating
-  phases (baseline, send, baseline, send, ...). Before each phase the delivery workers
+  that POST the same JSON body to the send endpoint and to the two baselines, in
+  alternating phases (baseline, floor, send, baseline, ...). Before each phase the delivery workers
   finish what the previous send phase accepted, so each phase starts from a quiet server;
   during a send phase they deliver what it accepts (as in production).
 Prints requests/s, p50 and p99 per endpoint (all phases of the endpoint together), the
-ratio send/baseline throughput, errors, machine, database, load averages, command line.
-Targets: ratio >= 0.8, p99 <= 100 ms. The server is stopped by PID at the end, also on
+ratio send/baseline throughput (and send/floor, for the record), errors, machine,
+database, load averages, command line. Targets: ratio >= 0.8, p99 <= 100 ms. The server is stopped by PID at the end, also on
 errors or Ctrl-C.
 """
 
@@ -45,6 +47,7 @@ from bench._cluster import group_cpu_seconds  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 100.0
+PHASES = ("baseline", "floor", "send")
 NUMBERS = [f"+1415{2000000 + i}" for i in range(1000)]  # valid NANP numbers; contacts reused after first use
 
 
@@ -240,10 +243,11 @@ async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str,
     urls = {
         "send": (f"{base}/workspaces/{ids['workspace']}/channels/{ids['channel']}/messages", 202),
         "baseline": (f"{base}/bench/baseline/{ids['workspace']}/channels/{ids['channel']}", 201),
+        "floor": (f"{base}/bench/floor/{ids['workspace']}/channels/{ids['channel']}", 201),
     }
     headers = {"Authorization": f"AccessKey {ids['key']}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    results: dict[str, list[Phase]] = {"baseline": [], "send": []}
+    results: dict[str, list[Phase]] = {name: [] for name in PHASES}
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
         await wait_ready(client, base, ids, proc)
         warm = argparse.Namespace(**{**vars(args), "requests": args.warmup})
@@ -253,7 +257,7 @@ async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str,
                 raise SystemExit(f"{name} fails during warm-up: {warmed.error_samples}")
         groups = server_groups(proc.pid)
         for _ in range(args.rounds):
-            for name in ("baseline", "send"):
+            for name in PHASES:
                 if not args.paused:
                     await wait_delivered(client, base, ids)
                 url, expected = urls[name]
@@ -297,17 +301,22 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
         f" {args.rounds} x {length} per endpoint;"
         f" channel {'paused (no delivery)' if args.paused else 'sandbox, delivering'}"
     )
-    print(f"{'':29s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}  server CPU ms/request")
+    print(f"{'':31s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}  server CPU ms/request")
     figures = {}
-    for name, label in (("send", "POST .../messages (send)"), ("baseline", "bare DRF insert (baseline)")):
+    for name, label in (
+        ("send", "POST .../messages (send)"),
+        ("baseline", "DRF CreateAPIView (baseline)"),
+        ("floor", "objects.create(), no serializer"),
+    ):
         rate, p50, p99, errors, ok = summary(results[name])
         figures[name] = (rate, p99, errors)
         cpu = f"web {cpu_ms(results[name], 'web'):.1f} + workers {cpu_ms(results[name], 'workers'):.1f}"
-        print(f"{label:29s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}  {cpu}")
+        print(f"{label:31s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}  {cpu}")
     ratio = figures["send"][0] / figures["baseline"][0]
-    errors = figures["send"][2] + figures["baseline"][2]
+    errors = sum(f[2] for f in figures.values())
     send_p99 = figures["send"][1]
     print(f"ratio send/baseline throughput: {ratio:.2f}  (target >= {TARGET_RATIO}) {'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}")
+    print(f"ratio send/floor throughput:    {figures['send'][0] / figures['floor'][0]:.2f}  (for the record)")
     print(f"send p99: {send_p99:.1f} ms  (target <= {TARGET_P99_MS:g} ms) {'OK' if send_p99 <= TARGET_P99_MS else 'ABOVE TARGET'}")
     print(f"errors: {errors}  (target 0) {'OK' if errors == 0 else 'FAILED'}")
     for phases in results.values():

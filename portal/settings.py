@@ -122,7 +122,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's sqlite3 backend plus a per-process writer queue (portal/sqlite/base.py).
+            "ENGINE": "portal.sqlite",
             "NAME": envstr("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
             # Kept open between requests (see DB_CONN_MAX_AGE above): a SQLite connection's
             # page cache is per connection, so a fresh one per request re-reads every page.
