@@ -1,6 +1,6 @@
 """Contacts and their identifiers."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from messaging.errors import Conflict, ValidationFailed
 from messaging.models import Contact, ContactIdentifier, IdentifierKey, Workspace
@@ -29,6 +29,33 @@ def get_or_create_by_identifier(
     except IntegrityError:
         ident = ContactIdentifier.objects.select_related("contact").get(workspace=workspace, key=key, value=normalized)
         return ident.contact, False
+
+
+def contact_id_for(workspace: Workspace, key: str, normalized: str):
+    """The id of the contact owning an already normalised identifier, created on first use.
+
+    Every send resolves its receiver here, so the common case — the contact exists — is
+    one indexed SELECT of one column, written out (the ORM spent more time building that
+    query than the database took to answer it). Creating goes the careful way above."""
+    owner = _identifier_owner(workspace.id, key, normalized)
+    if owner is not None:
+        return owner
+    contact, _ = get_or_create_by_identifier(workspace, key, normalized)
+    return contact.id
+
+
+def _identifier_owner(workspace_id, key: str, value: str):
+    q = connection.ops.quote_name
+    meta = ContactIdentifier._meta
+    columns = {name: meta.get_field(name).column for name in ("workspace", "contact", "key", "value")}
+    sql = (
+        f"SELECT {q(columns['contact'])} FROM {q(meta.db_table)}"
+        f" WHERE {q(columns['workspace'])} = %s AND {q(columns['key'])} = %s AND {q(columns['value'])} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Workspace._meta.pk.get_db_prep_value(workspace_id, connection), key, value])
+        row = cursor.fetchone()
+    return Contact._meta.pk.to_python(row[0]) if row else None
 
 
 # --- the canonical API's contact resource (SPEC §3.1) ---------------------------------------

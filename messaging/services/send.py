@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
+from messaging.db import insert_rows
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
 from messaging.models import (
     Channel,
@@ -42,7 +43,7 @@ from messaging.models import (
 )
 from messaging.services import dispatch, smartlinks
 from messaging.services import templates as tpl
-from messaging.services.contacts import get_or_create_by_identifier
+from messaging.services.contacts import contact_id_for
 from messaging.services.identifiers import normalize
 from messaging.services.media import CONTENT_TYPE_RE
 from messaging.services.status import transition
@@ -287,7 +288,7 @@ def parse_rfc3339(value, field: str) -> datetime:
 @dataclass
 class _Prepared:
     message: Message
-    contacts: list[Contact]
+    contact_ids: list
     tag_names: list[str]
 
 
@@ -315,8 +316,9 @@ def _accept(
         Message.objects.bulk_create(messages)
         ShortLink.objects.bulk_create(short_links)
         _link(workspace, prepared)
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message=m, status=m.status, actor=actor[:ACTOR_MAX], at=now) for m in messages]
+        insert_rows(
+            MessageEvent, ["message", "status", "reason", "actor", "at"],
+            [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
         )
         publish_status_changes([StatusChange(m.id, workspace.id, channel.id, m.status, "", now) for m in messages])
         # Called by attribute on commit so the delivery engine's implementation is the one used.
@@ -331,9 +333,8 @@ def _accept(
 
 def _link(workspace: Workspace, prepared: list[_Prepared]) -> None:
     """Receiver contacts and tags, as bulk inserts into the many-to-many tables."""
-    ContactLink = Message.contacts.through
-    ContactLink.objects.bulk_create(
-        [ContactLink(message_id=p.message.id, contact_id=c.id) for p in prepared for c in p.contacts]
+    insert_rows(
+        Message.contacts.through, ["message", "contact"], [(p.message.id, c) for p in prepared for c in p.contact_ids]
     )
     names = {name for p in prepared for name in p.tag_names}
     if not names:
@@ -413,7 +414,7 @@ def _prepare(workspace: Workspace, channel: Channel, data: dict, now: datetime, 
         rendered = tpl.render(workspace, channel.platform, data["template"])
         template, template_info, body = rendered.template, rendered.info, rendered.body
 
-    contacts, receivers = _resolve_receivers(workspace, channel, data.get("receiver"))
+    contact_ids, receivers = _resolve_receivers(workspace, channel, data.get("receiver"))
     start = scheduled_for or now
     message = Message(
         workspace=workspace,
@@ -421,7 +422,7 @@ def _prepare(workspace: Workspace, channel: Channel, data: dict, now: datetime, 
         direction=Direction.OUTGOING,
         sender=sender,
         receiver={"contacts": receivers},
-        contact=contacts[0],
+        contact_id=contact_ids[0],
         body=body,
         template=template,
         template_info=template_info,
@@ -441,7 +442,7 @@ def _prepare(workspace: Workspace, channel: Channel, data: dict, now: datetime, 
         **flags,
         **extra,
     )
-    return _Prepared(message=message, contacts=contacts, tag_names=tag_names)
+    return _Prepared(message=message, contact_ids=contact_ids, tag_names=tag_names)
 
 
 # --- field rules -------------------------------------------------------------------------------
@@ -657,8 +658,8 @@ def _check_url(value, field: str) -> str:
 # --- receivers -----------------------------------------------------------------------------------
 
 
-def _resolve_receivers(workspace: Workspace, channel: Channel, receiver) -> tuple[list[Contact], list[dict]]:
-    """The receiver contacts (created on first use) and what Message.receiver stores."""
+def _resolve_receivers(workspace: Workspace, channel: Channel, receiver) -> tuple[list, list[dict]]:
+    """The receiver contacts' ids (contacts created on first use) and what Message.receiver stores."""
     entries = receiver.get("contacts") if isinstance(receiver, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ValidationFailed.field("receiver.contacts", "give at least one contact")
@@ -669,29 +670,29 @@ def _resolve_receivers(workspace: Workspace, channel: Channel, receiver) -> tupl
         )
     if len(entries) > MAX_RECEIVERS:
         raise ValidationFailed.field("receiver.contacts", f"at most {MAX_RECEIVERS} receivers per message")
-    contacts: list[Contact] = []
+    contact_ids: list = []
     stored: list[dict] = []
     for index, entry in enumerate(entries):
-        contact, address = _resolve_one(workspace, channel.platform, entry, f"receiver.contacts[{index}]")
-        if any(c.id == contact.id for c in contacts):
+        contact_id, address = _resolve_one(workspace, channel.platform, entry, f"receiver.contacts[{index}]")
+        if contact_id in contact_ids:
             continue  # the same person twice gets one copy
-        contacts.append(contact)
-        stored.append({"id": str(contact.id), **address})
-    return contacts, stored
+        contact_ids.append(contact_id)
+        stored.append({"id": str(contact_id), **address})
+    return contact_ids, stored
 
 
-def _resolve_one(workspace: Workspace, platform: str, entry, field: str) -> tuple[Contact, dict]:
+def _resolve_one(workspace: Workspace, platform: str, entry, field: str) -> tuple[object, dict]:
     if not isinstance(entry, dict):
         raise ValidationFailed.field(field, "must be an object")
     if entry.get("id") not in (None, ""):
         contact = _contact_by_id(workspace, entry["id"], f"{field}.id")
-        return contact, _address_for(contact, platform, None, field)
+        return contact.id, _address_for(contact.id, platform, None, field)
     key = entry.get("identifierKey")
     if key in (None, ""):
         raise ValidationFailed.field(f"{field}.identifierKey", "give identifierKey and identifierValue, or id")
     value = normalize(key, entry.get("identifierValue"), workspace.default_region, field=f"{field}.identifierValue")
-    contact, _ = get_or_create_by_identifier(workspace, key, value, field=f"{field}.identifierValue")
-    return contact, _address_for(contact, platform, (key, value), field)
+    contact_id = contact_id_for(workspace, key, value)
+    return contact_id, _address_for(contact_id, platform, (key, value), field)
 
 
 def _contact_by_id(workspace: Workspace, raw, field: str) -> Contact:
@@ -705,13 +706,13 @@ def _contact_by_id(workspace: Workspace, raw, field: str) -> Contact:
     return contact
 
 
-def _address_for(contact: Contact, platform: str, given: tuple[str, str] | None, field: str) -> dict:
+def _address_for(contact_id, platform: str, given: tuple[str, str] | None, field: str) -> dict:
     """The identifier the platform delivers to: the given one when it fits the platform,
     else the contact's own identifier of the platform's kind."""
     wanted = PLATFORM_IDENTIFIER_KEYS.get(platform)
     if given and (wanted is None or given[0] in wanted):
         return {"identifierKey": given[0], "identifierValue": given[1]}
-    rows = dict(ContactIdentifier.objects.filter(contact=contact).values_list("key", "value"))
+    rows = dict(ContactIdentifier.objects.filter(contact_id=contact_id).values_list("key", "value"))
     for key in wanted or tuple(rows):
         if key in rows:
             return {"identifierKey": key, "identifierValue": rows[key]}

@@ -168,16 +168,25 @@ def inbound_events(messages: Iterable[Message]) -> list[Event]:
     return events
 
 
-def _active_subscriptions(workspace_ids) -> dict[object, list[WebhookSubscription]]:
-    by_workspace: dict[object, list[WebhookSubscription]] = defaultdict(list)
-    for sub in WebhookSubscription.objects.filter(workspace_id__in=workspace_ids, active=True).only(
+@dataclass(frozen=True)
+class ActiveSubscription:
+    id: object
+    events: list
+
+
+def _active_subscriptions(workspace_ids) -> dict[object, list[ActiveSubscription]]:
+    """Per workspace, the active subscriptions' ids and event filters (runs on every commit
+    of status changes, so it reads three columns, not model instances)."""
+    by_workspace: dict[object, list[ActiveSubscription]] = defaultdict(list)
+    rows = WebhookSubscription.objects.filter(workspace_id__in=workspace_ids, active=True).values_list(
         "id", "workspace_id", "events"
-    ):
-        by_workspace[sub.workspace_id].append(sub)
+    )
+    for sub_id, workspace_id, events in rows:
+        by_workspace[workspace_id].append(ActiveSubscription(sub_id, events))
     return by_workspace
 
 
-def enqueue(events: list[Event], subscriptions: dict[object, list[WebhookSubscription]]) -> int:
+def enqueue(events: list[Event], subscriptions: dict[object, list[ActiveSubscription]]) -> int:
     """Queue one delivery task per (event, matching subscription); returns how many."""
     queued = 0
     for event in events:
