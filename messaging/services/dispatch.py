@@ -40,6 +40,7 @@ from django.db.models import F, Min, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from messaging import db
 from messaging.connectors import get_connector
 from messaging.connectors.base import SendResult
 from messaging.models import Channel, Direction, DispatchSignal, Message, Status
@@ -120,7 +121,7 @@ def request_dispatch(force: bool = False) -> bool:
     `force` queues a task regardless (a dispatcher that ran out of time hands over).
     """
     now = timezone.now()
-    if not force and DispatchSignal.objects.filter(name=FLAG_DISPATCH, pending_until__gt=now).exists():
+    if not force and db.exists(DispatchSignal, name=FLAG_DISPATCH, pending_until__gt=now):
         return False
     until = now + timedelta(seconds=signal_ttl())
     flag = DispatchSignal.objects.filter(name=FLAG_DISPATCH)

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
-from messaging.db import insert_rows
+from messaging.db import insert_instances, insert_rows, writes_are_serialized
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
 from messaging.models import (
     Channel,
@@ -230,7 +230,7 @@ def contacts_for(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[
     new = {address: Contact(workspace_id=workspace.id, created_at=now) for address in missing}
     Contact.objects.bulk_create(new.values())
     identifiers = [ContactIdentifier(workspace_id=workspace.id, contact_id=c.id, key=k, value=v) for (k, v), c in new.items()]
-    if _writes_are_serialized():
+    if writes_are_serialized():
         # Nobody can have inserted these identifiers since the lookup: the rows are ours.
         ContactIdentifier.objects.bulk_create(identifiers)
         owners.update({address: contact.id for address, contact in new.items()})
@@ -242,16 +242,6 @@ def contacts_for(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[
         Contact.objects.filter(id__in=losers).delete()
     owners.update(created)
     return owners
-
-
-def _writes_are_serialized() -> bool:
-    """SQLite in IMMEDIATE mode (portal/settings.py) takes the write lock at BEGIN, so inside
-    our transaction no other writer runs between a read and our insert."""
-    return (
-        connection.vendor == "sqlite"
-        and connection.in_atomic_block
-        and connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") == "IMMEDIATE"
-    )
 
 
 def _identifier_owners(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
@@ -313,7 +303,7 @@ def _accept(
         # {smartlink:N} tokens and tracked links (shortLinks / enableLinkTracking) rewrite
         # the bodies before they are stored; their ShortLink rows follow the messages.
         short_links = smartlinks.prepare_canonical(workspace, messages, now)
-        Message.objects.bulk_create(messages)
+        insert_instances(messages)
         ShortLink.objects.bulk_create(short_links)
         _link(workspace, prepared)
         insert_rows(

@@ -16,6 +16,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from messaging.db import get_with_parent
 from messaging.dialects.channels_api import messages_serializers as s
 from messaging.dialects.channels_api.pagination import paginate
 from messaging.errors import NotFound, ValidationFailed
@@ -97,10 +98,9 @@ class MessagesBase(GenericAPIView):
         return workspace
 
     def get_channel(self) -> Channel:
-        channel = (
-            Channel.objects.select_related("workspace")
-            .filter(pk=self.kwargs["channel_id"], workspace_id=self.kwargs["workspace_id"])
-            .first()
+        # With its workspace, in one written-out SELECT (messaging.db): every send starts here.
+        channel = get_with_parent(
+            Channel, "workspace", id=self.kwargs["channel_id"], workspace_id=self.kwargs["workspace_id"]
         )
         if channel is None:
             raise NotFound("No such channel.")
