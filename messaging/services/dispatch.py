@@ -3,8 +3,9 @@
 How a message goes out:
 1. The send path commits the message (`accepted`, or `scheduled` with `due_at`) and, on
    commit, calls `request_dispatch()`. That is coalesced through a `DispatchSignal` row: while
-   one dispatch task is queued, further requests only read the flag, so a burst of 10,000
-   accepts queues a handful of tasks, not 10,000.
+   one dispatch task is queued or running, further requests only read the flag, so a burst
+   of 10,000 accepts queues a handful of tasks, not 10,000, and a steady stream is served
+   by one dispatcher that keeps looping with ever fuller batches.
 2. `dispatch_due()` (task `messaging.tasks.dispatch_due`) claims due messages in batches:
    one transaction selects up to DISPATCH_BATCH_SIZE of them (priority, then age) and moves
    them to `processing` with `claimed_at`/`claimed_by` and `attempts + 1`. On PostgreSQL the
@@ -116,8 +117,8 @@ def worker_id() -> str:
 def request_dispatch(force: bool = False) -> bool:
     """Ask the workers to look at the outbox soon. Called on commit by the send path.
 
-    Coalesced: True only when this call queued a task. While a dispatch task is queued and
-    not yet started (its flag is younger than DISPATCH_SIGNAL_TTL) the call is one read.
+    Coalesced: True only when this call queued a task. While a dispatch task is queued or
+    running (its flag is younger than DISPATCH_SIGNAL_TTL) the call is one read.
     `force` queues a task regardless (a dispatcher that ran out of time hands over).
     """
     now = timezone.now()
@@ -157,9 +158,16 @@ def _enqueue(task: str, flag: str) -> bool:
         return False
 
 
+def _hold_dispatch_flag() -> None:
+    """A running dispatcher keeps the flag set: accepts meanwhile need queue nothing."""
+    until = timezone.now() + timedelta(seconds=signal_ttl())
+    if not DispatchSignal.objects.filter(name=FLAG_DISPATCH).update(pending_until=until):
+        _create_flag(FLAG_DISPATCH, pending_until=until)
+
+
 def _clear_dispatch_flag() -> None:
-    # Cleared when a dispatch starts: accepts committed after this point queue a new task,
-    # accepts committed before it are visible to this run's claims.
+    # Cleared when a dispatcher runs out of work (dispatch_due claims once more after it):
+    # accepts committed after this point queue a new task.
     DispatchSignal.objects.filter(name=FLAG_DISPATCH).update(pending_until=None)
 
 
@@ -368,8 +376,17 @@ def dispatch_due(budget_seconds: float | None = None) -> int:
     Stops after `budget_seconds` (half the task timeout) and queues a successor, so a huge
     backlog never runs into django-q2's timeout. On the way out it arms the timer for the
     next scheduled message.
+
+    While it runs it keeps the dispatch flag set (renewed as it goes), so accepts in the
+    meantime only read the flag instead of queueing more tasks: under a steady stream one
+    dispatcher keeps looping, and each claim takes everything accepted while the previous
+    batch was out — batches grow with the load instead of a task per handful of messages.
+    When a claim comes back empty it clears the flag and claims once more: an accept
+    committed before the clear saw the flag set and queued nothing, so this last claim
+    takes it; one committed after the clear finds the flag clear and queues a task.
     """
-    _clear_dispatch_flag()
+    _hold_dispatch_flag()
+    held_at = time.monotonic()
     budget = budget_seconds if budget_seconds is not None else _task_timeout() / 2
     started = time.monotonic()
     worker = worker_id()
@@ -378,15 +395,23 @@ def dispatch_due(budget_seconds: float | None = None) -> int:
     while True:
         ids = claim_batch(worker=worker)
         if not ids:
-            break
+            _clear_dispatch_flag()
+            ids = claim_batch(worker=worker)
+            if not ids:
+                break
+            _hold_dispatch_flag()
+            held_at = time.monotonic()
         if not helper_asked and len(ids) >= batch_size():
-            # A backlog: queue one more (coalesced) task so another worker joins in.
+            # A backlog: queue one more task so another worker joins in.
             helper_asked = True
-            request_dispatch()
+            request_dispatch(force=True)
         handled += process(_load(ids))
         if time.monotonic() - started > budget:
             request_dispatch(force=True)
             return handled
+        if time.monotonic() - held_at > signal_ttl() / 3:
+            _hold_dispatch_flag()
+            held_at = time.monotonic()
     _arm_for_next()
     return handled
 
