@@ -41,10 +41,51 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+# Statement texts by shape (model, columns, lookups). Quoting is the same on every
+# connection of a process's one database, so a text is built once and reused.
+_statements: dict[tuple, str] = {}
+
+
+def _statement(key: tuple, build) -> str:
+    sql = _statements.get(key)
+    if sql is None:
+        sql = _statements[key] = build()
+    return sql
+
+
+_OPERATORS = {"": "=", "gt": ">", "in": "IN"}
+
+
+def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
+    """(shape, params, build) of `WHERE a = %s AND b > %s AND c IN (%s, %s)` for lookups
+    field=value, field__gt=value, field__in=[values] (AND-ed), values prepared by the fields."""
+    meta = model._meta
+    shape, params, parts = [], [], []
+    for lookup, value in lookups.items():
+        name, _, op = lookup.partition("__")
+        field = meta.get_field(name)
+        column = f"{_quote(meta.db_table)}.{_quote(field.column)}"
+        if op == "in":
+            values = list(value)
+            if not values:
+                raise ValueError(f"{lookup}: an empty list matches nothing; check before querying")
+            shape.append((lookup, len(values)))
+            params.extend(field.get_db_prep_value(field.to_python(v), connection) for v in values)
+            parts.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
+        else:
+            shape.append((lookup, 1))
+            params.append(field.get_db_prep_value(field.to_python(value), connection))
+            parts.append(f"{column} {_OPERATORS[op]} %s")
+    return tuple(shape), params, lambda: " AND ".join(parts)
+
+
 def _execute_insert(model, fields: list, rows: list[list]) -> None:
-    columns = ", ".join(_quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {_quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    def build() -> str:
+        columns = ", ".join(_quote(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        return f"INSERT INTO {_quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+
+    sql = _statement(("insert", model, tuple(f.attname for f in fields)), build)
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
@@ -84,65 +125,87 @@ def insert_instances(objs: list) -> None:
         obj._state.db = connection.alias
 
 
-def _converted(fields: list, values) -> list:
+_converter_lists: dict[tuple, list] = {}
+
+
+def _converters(fields: list) -> list:
+    """Per field, the converters the ORM applies to a value read from the database."""
+    key = tuple(fields)
+    found = _converter_lists.get(key)
+    if found is None:
+        found = []
+        for field in fields:
+            col = field.get_col(field.model._meta.db_table)
+            found.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+        _converter_lists[key] = found
+    return found
+
+
+def _converted(converters: list, values) -> list:
     out = []
-    for field, value in zip(fields, values, strict=True):
-        col = field.get_col(field.model._meta.db_table)
-        for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+    for (col, funcs), value in zip(converters, values, strict=True):
+        for convert in funcs:
             value = convert(value, col, connection)
         out.append(value)
     return out
 
 
+def select_rows(model, fields: list[str], **lookups) -> list[tuple]:
+    """values_list(*fields) of the rows matching `lookups` (see _where), converted as the ORM would."""
+    meta = model._meta
+    model_fields = [meta.get_field(name) for name in fields]
+    shape, params, where = _where(model, lookups)
+
+    def build() -> str:
+        columns = ", ".join(f"{_quote(meta.db_table)}.{_quote(f.column)}" for f in model_fields)
+        return f"SELECT {columns} FROM {_quote(meta.db_table)} WHERE {where()}"
+
+    sql = _statement(("select", model, tuple(fields), shape), build)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = _converters(model_fields)
+    return [tuple(_converted(converters, row)) for row in rows]
+
+
+def exists(model, **lookups) -> bool:
+    """Whether a row matches `lookups` (see _where): .filter(...).exists() for the few
+    checks made on every request."""
+    shape, params, where = _where(model, lookups)
+    sql = _statement(
+        ("exists", model, shape), lambda: f"SELECT 1 FROM {_quote(model._meta.db_table)} WHERE {where()} LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
 def get_with_parent(model, parent: str, **equals):
-    """The one `model` row matching `equals` (field=value, all AND-ed), with its foreign key
+    """The one `model` row matching `equals` (field=value, AND-ed), with its foreign key
     `parent` loaded in the same SELECT (like select_related), or None."""
     meta = model._meta
     fk = meta.get_field(parent)
     parent_model = fk.related_model
     own, theirs = list(meta.concrete_fields), list(parent_model._meta.concrete_fields)
-    table, parent_table = meta.db_table, parent_model._meta.db_table
-    select = ", ".join(
-        [f"{_quote(table)}.{_quote(f.column)}" for f in own]
-        + [f"{_quote(parent_table)}.{_quote(f.column)}" for f in theirs]
-    )
-    where, params = [], []
-    for name, value in equals.items():
-        field = meta.get_field(name)
-        where.append(f"{_quote(table)}.{_quote(field.column)} = %s")
-        params.append(field.get_db_prep_value(field.to_python(value), connection))
-    sql = (
-        f"SELECT {select} FROM {_quote(table)} INNER JOIN {_quote(parent_table)}"
-        f" ON {_quote(table)}.{_quote(fk.column)} = {_quote(parent_table)}.{_quote(fk.target_field.column)}"
-        f" WHERE {' AND '.join(where)} LIMIT 1"
-    )
+    shape, params, where = _where(model, equals)
+
+    def build() -> str:
+        table, parent_table = _quote(meta.db_table), _quote(parent_model._meta.db_table)
+        columns = ", ".join(
+            [f"{table}.{_quote(f.column)}" for f in own] + [f"{parent_table}.{_quote(f.column)}" for f in theirs]
+        )
+        join = f"{table}.{_quote(fk.column)} = {parent_table}.{_quote(fk.target_field.column)}"
+        return f"SELECT {columns} FROM {table} INNER JOIN {parent_table} ON {join} WHERE {where()} LIMIT 1"
+
+    sql = _statement(("with_parent", model, parent, shape), build)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    obj = model.from_db(connection.alias, [f.attname for f in own], _converted(own, row[: len(own)]))
+    obj = model.from_db(connection.alias, [f.attname for f in own], _converted(_converters(own), row[: len(own)]))
     related = parent_model.from_db(
-        connection.alias, [f.attname for f in theirs], _converted(theirs, row[len(own) :])
+        connection.alias, [f.attname for f in theirs], _converted(_converters(theirs), row[len(own) :])
     )
     fk.set_cached_value(obj, related)
     return obj
-
-
-_OPERATORS = {"": "=", "gt": ">"}
-
-
-def exists(model, **lookups) -> bool:
-    """Whether a row matches `lookups` (field=value or field__gt=value, AND-ed): the
-    ORM's .filter(...).exists() for the few checks made on every request."""
-    meta = model._meta
-    where, params = [], []
-    for lookup, value in lookups.items():
-        name, _, op = lookup.partition("__")
-        field = meta.get_field(name)
-        where.append(f"{_quote(field.column)} {_OPERATORS[op]} %s")
-        params.append(field.get_db_prep_value(value, connection))
-    sql = f"SELECT 1 FROM {_quote(meta.db_table)} WHERE {' AND '.join(where)} LIMIT 1"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None

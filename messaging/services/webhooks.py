@@ -33,6 +33,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from standardwebhooks import Webhook
 
+from messaging import db
 from messaging.models import Direction, Message, WebhookAttempt, WebhookSubscription
 from messaging.outbound import EXCERPT_CHARS, OutboundError, UnsafeURL, post_json
 from messaging.schedules import django_q_migrated, ensure_every_minute
@@ -178,8 +179,10 @@ def _active_subscriptions(workspace_ids) -> dict[object, list[ActiveSubscription
     """Per workspace, the active subscriptions' ids and event filters (runs on every commit
     of status changes, so it reads three columns, not model instances)."""
     by_workspace: dict[object, list[ActiveSubscription]] = defaultdict(list)
-    rows = WebhookSubscription.objects.filter(workspace_id__in=workspace_ids, active=True).values_list(
-        "id", "workspace_id", "events"
+    if not workspace_ids:
+        return by_workspace
+    rows = db.select_rows(
+        WebhookSubscription, ["id", "workspace_id", "events"], workspace_id__in=workspace_ids, active=True
     )
     for sub_id, workspace_id, events in rows:
         by_workspace[workspace_id].append(ActiveSubscription(sub_id, events))
