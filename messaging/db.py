@@ -3,6 +3,7 @@
 import sqlite3
 
 from django.db import connection
+from django.db.models.constants import OnConflict
 
 
 def use_sqlite_variable_limit(sender, connection, **kwargs) -> None:
@@ -79,22 +80,29 @@ def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
     return tuple(shape), params, lambda: " AND ".join(parts)
 
 
-def _execute_insert(model, fields: list, rows: list[list]) -> None:
+def _execute_insert(model, fields: list, rows: list[list], ignore_conflicts: bool = False) -> None:
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+
     def build() -> str:
         columns = ", ".join(_quote(f.column) for f in fields)
         placeholders = ", ".join(["%s"] * len(fields))
-        return f"INSERT INTO {_quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+        suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
+        return (
+            f"{connection.ops.insert_statement(on_conflict=on_conflict)} {_quote(model._meta.db_table)}"
+            f" ({columns}) VALUES ({placeholders}) {suffix}"
+        ).rstrip()
 
-    sql = _statement(("insert", model, tuple(f.attname for f in fields)), build)
+    sql = _statement(("insert", model, tuple(f.attname for f in fields), ignore_conflicts), build)
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
-def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
+def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
     """INSERT plain rows (values in `fields` order) into `model`'s table, one executemany.
 
     For rows fully known up front (a message's first event, its receiver links). No model
-    instances, no signals (bulk_create sends none either)."""
+    instances, no signals (bulk_create sends none either). `ignore_conflicts` skips rows
+    that would break a unique constraint, as bulk_create(ignore_conflicts=True) does."""
     if not rows:
         return
     model_fields = [model._meta.get_field(name) for name in fields]
@@ -102,7 +110,7 @@ def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
         [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=True)]
         for row in rows
     ]
-    _execute_insert(model, model_fields, prepared)
+    _execute_insert(model, model_fields, prepared, ignore_conflicts)
 
 
 def insert_instances(objs: list) -> None:

@@ -41,16 +41,24 @@ def contact_id_for(workspace: Workspace, key: str, normalized: str):
     owner = _identifier_owner(workspace.id, key, normalized)
     if owner is not None:
         return owner
-    if db.writes_are_serialized():
-        # Nobody can have inserted this identifier since the lookup: no savepoint, no race.
-        contact = Contact(workspace_id=workspace.id)
-        db.insert_instances([contact])
-        db.insert_rows(
-            ContactIdentifier, ["workspace", "contact", "key", "value"], [(workspace.id, contact.id, key, normalized)]
-        )
+    if not connection.in_atomic_block:  # the careful way needs no transaction of the caller's
+        contact, _ = get_or_create_by_identifier(workspace, key, normalized)
         return contact.id
-    contact, _ = get_or_create_by_identifier(workspace, key, normalized)
-    return contact.id
+    contact = Contact(workspace_id=workspace.id)
+    db.insert_instances([contact])
+    row = [(workspace.id, contact.id, key, normalized)]
+    if db.writes_are_serialized():
+        # SQLite IMMEDIATE: nobody can have inserted this identifier since the lookup.
+        db.insert_rows(ContactIdentifier, ["workspace", "contact", "key", "value"], row)
+        return contact.id
+    # Another transaction may be creating the same identifier right now: the unique
+    # constraint decides (INSERT ... ON CONFLICT DO NOTHING waits for it, then yields), the
+    # winner's contact is read back and ours, unused, goes.
+    db.insert_rows(ContactIdentifier, ["workspace", "contact", "key", "value"], row, ignore_conflicts=True)
+    owner = _identifier_owner(workspace.id, key, normalized)
+    if owner != contact.id:
+        Contact.objects.filter(pk=contact.id).delete()
+    return owner
 
 
 def _identifier_owner(workspace_id, key: str, value: str):
