@@ -25,7 +25,7 @@ def free_port() -> int:
 def database_env() -> dict:
     """Environment that points another process at this test run's database."""
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
+    if connection.vendor == "sqlite":
         return {"SQLITE_PATH": str(db["NAME"])}
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     return {
