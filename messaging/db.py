@@ -94,7 +94,10 @@ def _execute_insert(model, fields: list, rows: list[list], ignore_conflicts: boo
 
     sql = _statement(("insert", model, tuple(f.attname for f in fields), ignore_conflicts), build)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if len(rows) == 1:  # psycopg's executemany sets up a pipeline: costly for one row
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
 
 
 def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
