@@ -18,8 +18,11 @@ through the same frame builders. `endpoint.state` is only ever produced in the w
 that holds the phone's socket, so its receiver publishes in both modes.
 """
 
+import asyncio
 import json
 import logging
+import os
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -118,11 +121,48 @@ def publish_frames(frames: Iterable[dict]) -> int:
     layer = get_channel_layer()
     if layer is None:  # no CHANNEL_LAYERS configured: nobody can be listening
         return 0
-    # One async_to_sync for the whole commit: it runs on the server's event loop when
-    # called from a sync view (in-memory layer queues live there) and on a short-lived
-    # loop in a worker process (Redis layer).
-    async_to_sync(_group_send_all)(layer, sends)
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the server's event loop: async_to_sync runs the sends there
+        # when called from a request or consumer thread.
+        async_to_sync(_group_send_all)(layer, sends)
+    else:
+        _publisher.run(_group_send_all(layer, sends))
     return len(sends)
+
+
+class _PublisherLoop:
+    """One long-lived event loop per process, in a daemon thread, for a shared (Redis) layer.
+
+    async_to_sync from a worker (no server loop) made a new loop per commit, and
+    channels-redis keeps its connections per loop: every commit opened a new Redis
+    connection. On this loop the layer's connection pool lives as long as the process.
+    Made lazily and again after a fork (django-q2 forks its workers)."""
+
+    TIMEOUT = 10.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="live-publisher", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coro) -> None:
+        future = asyncio.run_coroutine_threadsafe(coro, self._get_loop())
+        try:
+            future.result(self.TIMEOUT)
+        except TimeoutError:
+            future.cancel()
+            log.error("live: publishing took longer than %ss; frames of this commit may be missing", self.TIMEOUT)
+
+
+_publisher = _PublisherLoop()
 
 
 async def apublish_frames(frames: Iterable[dict]) -> int:
