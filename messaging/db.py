@@ -59,25 +59,34 @@ _OPERATORS = {"": "=", "gt": ">", "in": "IN"}
 
 def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
     """(shape, params, build) of `WHERE a = %s AND b > %s AND c IN (%s, %s)` for lookups
-    field=value, field__gt=value, field__in=[values] (AND-ed), values prepared by the fields."""
+    field=value, field__gt=value, field__in=[values] (AND-ed), values prepared by the fields.
+    The text itself is only built (by `build`) when its shape is not cached yet."""
     meta = model._meta
-    shape, params, parts = [], [], []
+    shape, params = [], []
     for lookup, value in lookups.items():
         name, _, op = lookup.partition("__")
         field = meta.get_field(name)
-        column = f"{_quote(meta.db_table)}.{_quote(field.column)}"
         if op == "in":
             values = list(value)
             if not values:
                 raise ValueError(f"{lookup}: an empty list matches nothing; check before querying")
-            shape.append((lookup, len(values)))
+            shape.append((name, op, len(values)))
             params.extend(field.get_db_prep_value(field.to_python(v), connection) for v in values)
-            parts.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
         else:
-            shape.append((lookup, 1))
+            shape.append((name, op, 1))
             params.append(field.get_db_prep_value(field.to_python(value), connection))
-            parts.append(f"{column} {_OPERATORS[op]} %s")
-    return tuple(shape), params, lambda: " AND ".join(parts)
+
+    def build() -> str:
+        parts = []
+        for name, op, count in shape:
+            column = f"{_quote(meta.db_table)}.{_quote(meta.get_field(name).column)}"
+            if op == "in":
+                parts.append(f"{column} IN ({', '.join(['%s'] * count)})")
+            else:
+                parts.append(f"{column} {_OPERATORS[op]} %s")
+        return " AND ".join(parts)
+
+    return tuple(shape), params, build
 
 
 def _execute_insert(model, fields: list, rows: list[list], ignore_conflicts: bool = False) -> None:

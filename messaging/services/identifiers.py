@@ -2,6 +2,8 @@
 workspace's default region for national numbers), email addresses lower-cased domain and
 validated, ids trimmed."""
 
+import functools
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -10,9 +12,17 @@ from messaging.errors import ValidationFailed
 from messaging.models import IdentifierKey
 
 
-def normalize_phone(value: str, region: str = "US") -> str:
+def normalize_phone(value, region: str = "US") -> str:
+    """E.164 for a possible number; ValueError otherwise."""
+    return _e164(str(value), region or "")
+
+
+@functools.lru_cache(maxsize=65536)
+def _e164(value: str, region: str) -> str:
+    # Cached: a sender's receivers come back again and again, and parsing is the costly
+    # part of a send's checks. Errors are not cached (lru_cache never stores exceptions).
     try:
-        number = phonenumbers.parse(str(value), region or None)
+        number = phonenumbers.parse(value, region or None)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"'{value}' is not a phone number ({exc})") from None
     # "Possible" (right length for the country), not "valid" (a range allocated today):
