@@ -184,28 +184,28 @@ class Stats:
 async def client(
     url: str, origin: str, key: str, stats: Stats, index: int, ready: asyncio.Event, stop: asyncio.Event
 ):
-    from websockets.asyncio.client import connect
+    from bench._wsclient import connect
 
     seen: set = set()
     stats.seen.append(seen)
-    async with connect(
-        url, origin=origin, additional_headers={"Authorization": f"AccessKey {key}"}, max_size=None
-    ) as ws:
-        ready.set()
-        while not stop.is_set():
-            try:
-                text = await asyncio.wait_for(ws.recv(), timeout=0.5)
-            except TimeoutError:
-                continue
-            now = time.time()
-            frame = json.loads(text)
-            at = datetime.fromisoformat(frame["at"].replace("Z", "+00:00")).timestamp()
-            stats.latencies.append(now - at)
-            pair = (frame["messageId"], frame["status"])
-            if pair in seen:
-                stats.duplicates += 1
-            seen.add(pair)
-            stats.frames += 1
+    latencies, loads, fromiso, now_of = stats.latencies, json.loads, datetime.fromisoformat, time.time
+
+    def on_text(text: str) -> None:
+        now = now_of()
+        frame = loads(text)
+        latencies.append(now - fromiso(frame["at"].replace("Z", "+00:00")).timestamp())
+        pair = (frame["messageId"], frame["status"])
+        if pair in seen:
+            stats.duplicates += 1
+        seen.add(pair)
+        stats.frames += 1
+
+    ws = await connect(url, {"Origin": origin, "Authorization": f"AccessKey {key}"}, on_text)
+    ready.set()
+    try:
+        await stop.wait()
+    finally:
+        ws.close()
 
 
 async def run_clients(args, port: int, key: str, start_publishing, wait_published) -> tuple[Stats, dict]:

@@ -6,11 +6,15 @@ so "who reacts to a status change" is answered by reading this file.
 
 from messaging import signals
 from messaging.live import events as live_events
+from messaging.live import relay as live_relay
 
 # The live dashboard websocket (/ws/live/).
 signals.message_status_changed.connect(live_events.on_status_changed, dispatch_uid="live.status")
 signals.message_received.connect(live_events.on_message_received, dispatch_uid="live.incoming")
 signals.endpoint_state_changed.connect(live_events.on_endpoint_state_changed, dispatch_uid="live.endpoint")
+# In-memory layer: a change committed in this process wakes this process's relay at once.
+signals.message_status_changed.connect(live_relay.nudge, dispatch_uid="live.relay.status")
+signals.message_received.connect(live_relay.nudge, dispatch_uid="live.relay.incoming")
 
 # The delivery engine's django-q2 Schedule rows (sweeper, scheduled-message release), created
 # after every `migrate` so `make run` has them.

@@ -8,7 +8,8 @@ reaches nobody — the dashboard, served by daphne, would never hear them.
 How: the MessageEvent table is append-only and every status change and every stored
 incoming message appends a row in the same transaction. Each web process that holds live
 sockets runs one asyncio task that reads the rows appended since its last look
-(`id > cursor`, a primary-key range scan: one indexed query per tick, at most BATCH rows),
+(`id > cursor`, a primary-key range scan: one indexed query per tick, at most BATCH rows;
+a commit made in this very process wakes it at once instead of waiting for the tick),
 turns them into frames with messaging.live.events' builders and publishes them into the
 local layer. While the relay is the source, the on-commit signal receivers publish
 nothing for these events (messaging.live.events.layer_is_shared), so each frame is sent
@@ -141,6 +142,9 @@ def poll(cursor: Cursor, limit: int = BATCH) -> tuple[list[dict], int]:
 # channel names of this process's live sockets; the relay runs while there are any
 _sockets: set[str] = set()
 _task: asyncio.Task | None = None
+# Set (from any thread) when this process commits a change: the relay polls at once
+# instead of at its next tick, so a change made here reaches the sockets with no delay.
+_wake: asyncio.Event | None = None
 # The relay's own thread (and so its own database connection): the shared sync thread that
 # database_sync_to_async uses by default also serves every device socket's database work,
 # and a busy fleet must not delay dashboard updates, nor the relay delay the phones.
@@ -176,6 +180,8 @@ async def register(channel_name: str) -> None:
         return
     # A fresh context: the task outlives the socket that started it and must not keep
     # that connection's context (and any per-connection executor) alive.
+    global _wake
+    _wake = asyncio.Event()
     _task = loop.create_task(_run(Cursor(start)), name="live-relay", context=contextvars.Context())
 
 
@@ -188,11 +194,25 @@ def unregister(channel_name: str) -> None:
         _task = None  # stopping now; the next connect starts a fresh one
 
 
+def nudge(*args, **kwargs) -> None:
+    """This process committed a message event: poll now. Thread-safe; nothing happens when
+    no relay runs here. Connected (in messaging.listeners) to the on-commit signals."""
+    task, wake = _task, _wake
+    if task is None or task.done() or wake is None:
+        return
+    try:
+        task.get_loop().call_soon_threadsafe(wake.set)
+    except RuntimeError:  # the loop closed meanwhile (a test's scenario ended)
+        pass
+
+
 async def _run(cursor: Cursor) -> None:
     fetch = _in_relay_thread(poll)
+    wake = _wake
     try:
         while _sockets:
             rows = 0
+            wake.clear()  # before the poll: a nudge during it makes the next poll follow at once
             try:
                 frames, rows = await fetch(cursor)
                 if frames:
@@ -200,7 +220,10 @@ async def _run(cursor: Cursor) -> None:
             except Exception:  # a database hiccup must not end live updates for good
                 log.exception("live relay: polling MessageEvent after id %s failed; retrying", cursor.last_id)
             if rows < BATCH:
-                await asyncio.sleep(interval())
+                try:
+                    await asyncio.wait_for(wake.wait(), interval())
+                except TimeoutError:
+                    pass
     finally:
         # An idle relay holds no database connection (a plain submit: this also runs
         # when the task is cancelled, after the poll in progress, on the same thread).

@@ -38,6 +38,8 @@ IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LIVE_RECEIVERS = [
     (signals.message_status_changed, events.on_status_changed, "live.status"),
     (signals.message_received, events.on_message_received, "live.incoming"),
+    (signals.message_status_changed, relay.nudge, "live.relay.status"),
+    (signals.message_received, relay.nudge, "live.relay.incoming"),
 ]
 
 
@@ -139,6 +141,23 @@ def test_a_status_change_committed_elsewhere_reaches_the_socket_once(in_memory, 
             assert frame["at"].endswith("Z")
             assert await comm.receive_nothing(timeout=QUIET)
         assert not relay.running()  # the last socket closed: no more polling
+
+    run(scenario)
+
+
+def test_a_change_committed_in_this_process_wakes_the_relay_at_once(in_memory, settings, acme):
+    """No waiting for the next tick: the on-commit signal nudges this process's relay."""
+    settings.LIVE_RELAY_INTERVAL_MS = 10_000  # a tick would come far too late for the deadline below
+    workspace, channel, key = acme
+    message = factories.create_message(channel)
+
+    async def scenario():
+        async with live(key) as comm:
+            await asyncio.sleep(0.2)  # the relay's first poll is done; it now waits for its tick
+            await in_another_thread(lambda: st.transition(message, Status.SENDING_FAILED, reason="no route"))
+            frame = await comm.receive_json_from(timeout=2)
+            assert (frame["messageId"], frame["status"]) == (str(message.id), "sending_failed")
+            assert await comm.receive_nothing(timeout=QUIET)
 
     run(scenario)
 
