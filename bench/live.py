@@ -13,10 +13,13 @@ What runs where:
   messaging.services.status.transition_many, `--per-commit` events per transaction, so
   frames take the production path: on-commit signal → messaging.live.events → channel layer
   → LiveConsumer → socket.
-  · redis: daphne is a separate process and so is the publisher (like a django-q worker).
-  · memory: the in-memory layer only reaches sockets of its own process, so the server
-    process runs daphne's Server *and* the publisher on daphne's event loop (the publisher's
-    ORM work in the sync thread, as a view's would be).
+  · daphne is one process and the publisher another, like a django-q2 worker: the
+    production shape. With Redis the worker's on-commit signal publishes into the layer;
+    with the in-memory layer (the default set-up) daphne's relay reads the committed
+    events from the database (messaging/live/relay.py, every LIVE_RELAY_INTERVAL_MS).
+  · memory with --in-process-publisher: the publisher runs inside the daphne process, on
+    its event loop with its ORM work in a sync thread as a view's would be, so the relay
+    is woken by each commit instead of ticking; one process (one GIL) then does both.
 Prints published events, frames expected/received, lost, duplicates, and latency
 percentiles. Targets: p99 ≤ 250 ms, 0 lost.
 """
@@ -254,6 +257,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def web_cpu_seconds(proc: subprocess.Popen, in_process: bool) -> float:
+    """CPU of the web side: the one server process, or every daphne child of `serve`."""
+    if in_process:
+        return cpu_seconds(proc.pid)
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == proc.pid and b"daphne" in (entry / "cmdline").read_bytes():
+                total += cpu_seconds(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -272,7 +292,9 @@ def report(args, stats: Stats, result: dict, cpu: dict) -> None:
         return lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000 if lat else float("nan")
 
     print(
-        f"layer={args.layer} sockets={args.sockets} rate={args.rate}/s seconds={args.seconds} per_commit={args.per_commit}\n"
+        f"layer={args.layer} sockets={args.sockets} rate={args.rate}/s seconds={args.seconds} per_commit={args.per_commit}"
+        f" publisher={'in the daphne process' if args.in_process_publisher else 'own process'}"
+        f" web_processes={1 if args.in_process_publisher else args.web_processes}\n"
         f"published events: {result['published']} in {result['seconds']} s "
         f"({result['published'] / max(result['seconds'], 1e-9):.0f}/s)\n"
         f"frames expected: {expected}  received: {stats.frames}  lost: {expected - (stats.frames - stats.duplicates)}"
@@ -280,7 +302,7 @@ def report(args, stats: Stats, result: dict, cpu: dict) -> None:
         f"latency commit→receipt ms: p50 {pct(50):.1f}  p90 {pct(90):.1f}  p99 {pct(99):.1f}  max {pct(100):.1f}"
         f"  mean {statistics.fmean(lat) * 1000 if lat else float('nan'):.1f}\n"
         f"CPU seconds: server {cpu['server']:.1f} ({cpu['server'] / max(stats.frames, 1) * 1e6:.0f} µs/frame"
-        f"{', includes the publisher' if args.layer == 'memory' else ''}), "
+        f"{', includes the publisher' if args.in_process_publisher else ''}), "
         f"clients {cpu['clients']:.1f} ({cpu['clients'] / max(stats.frames, 1) * 1e6:.0f} µs/frame); "
         f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
@@ -296,6 +318,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--per-commit", type=int, default=10, help="events per transaction")
     parser.add_argument("--drain", type=float, default=15, help="seconds to wait for late frames")
+    parser.add_argument("--web-processes", type=int, default=1, help="daphne processes (manage.py serve)")
+    parser.add_argument(
+        "--in-process-publisher", action="store_true", help="memory layer: publish from inside the daphne process"
+    )
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -327,21 +353,13 @@ def main() -> None:
         f"--per-commit={args.per_commit}",
         f"--workspace={data['workspace']}",
     ]
-    if args.layer == "redis":
+    if not (args.layer == "memory" and args.in_process_publisher):
+        # The web side as `make run` starts it: manage.py serve (daphne, --web-processes of
+        # them on the one port, plus a django-q2 cluster that has nothing to do here).
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-v",
-                "0",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "portal.asgi:application",
-            ],
-            cwd=ROOT,
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1",
+             "--web-processes", str(args.web_processes)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True,
         )
         publisher: list[subprocess.Popen] = []
 
@@ -378,9 +396,13 @@ def main() -> None:
 
     try:
         wait_port(port, server)
-        server_cpu0, clients_cpu0 = cpu_seconds(server.pid), time.process_time()
+        in_process = args.layer == "memory" and args.in_process_publisher
+        server_cpu0, clients_cpu0 = web_cpu_seconds(server, in_process), time.process_time()
         stats, result = asyncio.run(run_clients(args, port, data["key"], start, published))
-        cpu = {"server": cpu_seconds(server.pid) - server_cpu0, "clients": time.process_time() - clients_cpu0}
+        cpu = {
+            "server": web_cpu_seconds(server, in_process) - server_cpu0,
+            "clients": time.process_time() - clients_cpu0,
+        }
     finally:
         stop_process(server)
     report(args, stats, result, cpu)

@@ -261,7 +261,9 @@ else:
 # latency of a dashboard update in the default set-up. Unused with REDIS_URL.
 # Threads per web process for the synchronous part of HTTP requests (portal/handler.py).
 WEB_THREADS = envint("WEB_THREADS", 4, minimum=1, maximum=64)
-LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 200, minimum=10, maximum=10_000)
+# daphne processes `manage.py serve` starts on the one port (see its --web-processes).
+WEB_PROCESSES = envint("WEB_PROCESSES", 1, minimum=1, maximum=64)
+LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 100, minimum=10, maximum=10_000)
 
 # --- django-q2 ------------------------------------------------------------------------
 # At-least-once: a task whose worker dies is handed out again after `retry` seconds, so

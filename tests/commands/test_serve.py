@@ -164,3 +164,52 @@ def test_a_bad_port_is_refused(tmp_path):
     )
     assert result.returncode == 1
     assert "--port: 99999 is not a port number" in result.stderr
+
+
+def test_several_web_processes_share_the_port(server_env, tmp_path):
+    """--web-processes 2: two daphne processes accept on one listening socket; requests are
+    answered while both run, and one Ctrl-C stops them all."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", "2"],
+        cwd=settings.BASE_DIR,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + DEADLINE
+        webs = wait_until(
+            lambda: (lambda found: found if len(found) == 2 else None)(
+                [p for p in children_of(proc.pid) if "daphne" in cmdline(p) and "--fd" in cmdline(p)]
+            ),
+            deadline,
+            "two daphne processes",
+        )
+        assert all(get_status(f"http://127.0.0.1:{port}/admin/login/") == 200 for _ in range(20))
+        # Each of them holds the listening socket: stopping one leaves the port served.
+        tree = descendants(proc.pid)
+        os.kill(webs[0], signal.SIGSTOP)
+        try:
+            assert all(get_status(f"http://127.0.0.1:{port}/admin/login/") == 200 for _ in range(5))
+        finally:
+            os.kill(webs[0], signal.SIGCONT)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        wait_until(lambda: not any(alive(p) for p in tree), time.monotonic() + 15, "every child to exit")
+    finally:
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_no_web_processes_is_refused(tmp_path):
+    env = {**os.environ, "SQLITE_PATH": str(tmp_path / "unused.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--port", str(free_port()), "--web-processes", "0"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "--web-processes: 0 must be 1 or more" in result.stderr

@@ -14,6 +14,7 @@ either child dies on its own, the other is stopped and serve exits non-zero.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -37,9 +38,11 @@ def port_number(value: str, flag: str) -> int:
 class Child:
     """A child process in its own process group."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()):
         self.name = name
-        self.process = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, env=env, cwd=settings.BASE_DIR, start_new_session=True, pass_fds=pass_fds
+        )
 
     @property
     def pid(self) -> int:
@@ -78,6 +81,13 @@ class Command(BaseCommand):
         parser.add_argument("--port", default=None, help="Port to listen on (default $PORT or 8000).")
         parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
         parser.add_argument("--workers", type=int, default=None, help="django-q2 worker processes (default Q_WORKERS).")
+        parser.add_argument(
+            "--web-processes",
+            type=int,
+            default=None,
+            help="daphne processes sharing the port (default WEB_PROCESSES, 1): one per core for more HTTP "
+            "and websocket throughput.",
+        )
         parser.add_argument("--stop-timeout", type=float, default=10.0, help="Seconds to wait before killing a child.")
 
     def handle(self, *args, **options):
@@ -95,16 +105,15 @@ class Command(BaseCommand):
         def request_stop(signum, frame):
             stop_requested.set()
 
+        web = options["web_processes"] if options["web_processes"] is not None else settings.WEB_PROCESSES
+        if web < 1:
+            raise CommandError(f"--web-processes: {web} must be 1 or more")
+
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         children: list[Child] = []
         try:
-            children.append(
-                Child(
-                    "daphne",
-                    [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "portal.asgi:application"],
-                    env,
-                )
-            )
+            children += self.web_children(host, port, web, env)
+
             children.append(Child("qcluster", [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"], env))
             self.print_urls(host, port, children)
             code = self.supervise(children, stop_requested)
@@ -116,6 +125,37 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         self.stdout.write("serve: stopped")
+
+    @staticmethod
+    def web_children(host: str, port: int, count: int, env: dict[str, str]) -> list[Child]:
+        """One daphne on host:port, or `count` of them accepting on one shared listening
+        socket (opened here, inherited with daphne's --fd): the kernel hands each new
+        connection to one of them. Nothing a request or socket needs lives in one web
+        process's memory (device routing, live relay and sessions go through the database
+        or the channel layer), so any of them can serve any client."""
+        app = "portal.asgi:application"
+        if count == 1:
+            return [Child("daphne", [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), app], env)]
+        if ":" in host:  # daphne's --fd adopts IPv4 sockets only
+            raise CommandError("--web-processes above 1 needs an IPv4 --host (e.g. 0.0.0.0)")
+        try:
+            listener = socket.create_server((host, port), backlog=1024)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc}") from None
+        fd = listener.fileno()
+        listener.set_inheritable(True)
+        try:
+            return [
+                Child(
+                    f"daphne-{n}",
+                    [sys.executable, "-m", "daphne", "--fd", str(fd), app],
+                    env,
+                    pass_fds=(fd,),
+                )
+                for n in range(1, count + 1)
+            ]
+        finally:
+            listener.close()  # the children hold their own copies
 
     @staticmethod
     def resolve_port(value: str | None) -> int:
