@@ -263,7 +263,10 @@ else:
 WEB_THREADS = envint("WEB_THREADS", 4, minimum=1, maximum=64)
 # daphne processes `manage.py serve` starts on the one port (see its --web-processes).
 WEB_PROCESSES = envint("WEB_PROCESSES", 1, minimum=1, maximum=64)
-LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 100, minimum=10, maximum=10_000)
+# With Redis, how long a process gathers its commits' live events before one send per
+# workspace (messaging/live/events.py): fewer, larger layer messages under load.
+LIVE_PUBLISH_COALESCE_MS = envint("LIVE_PUBLISH_COALESCE_MS", 50, minimum=0, maximum=1000)
+LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 50, minimum=10, maximum=10_000)
 
 # --- django-q2 ------------------------------------------------------------------------
 # At-least-once: a task whose worker dies is handed out again after `retry` seconds, so

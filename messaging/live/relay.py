@@ -42,6 +42,10 @@ from messaging.signals import StatusChange
 log = logging.getLogger(__name__)
 
 BATCH = 2000  # rows per tick; a full batch polls again at once instead of sleeping
+# Polls start at least this far apart even when nudged: under a stream of commits the
+# relay then sends a few larger batches per second (one layer message per socket each)
+# instead of one tiny batch per commit, and a change still arrives within ~50 ms.
+MIN_GAP_SECONDS = 0.05
 HOLE_SECONDS = 10.0  # how long an id skipped by an uncommitted transaction is looked for
 MAX_HOLES = 1000  # a bigger jump (sequence cache, deleted rows) is not worth tracking
 
@@ -210,8 +214,10 @@ async def _run(cursor: Cursor) -> None:
     fetch = _in_relay_thread(poll)
     wake = _wake
     try:
+        loop = asyncio.get_running_loop()
         while _sockets:
             rows = 0
+            started = loop.time()
             wake.clear()  # before the poll: a nudge during it makes the next poll follow at once
             try:
                 frames, rows = await fetch(cursor)
@@ -224,6 +230,9 @@ async def _run(cursor: Cursor) -> None:
                     await asyncio.wait_for(wake.wait(), interval())
                 except TimeoutError:
                     pass
+                gap = MIN_GAP_SECONDS - (loop.time() - started)
+                if gap > 0:
+                    await asyncio.sleep(gap)
     finally:
         # An idle relay holds no database connection (a plain submit: this also runs
         # when the task is cancelled, after the poll in progress, on the same thread).

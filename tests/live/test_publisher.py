@@ -2,11 +2,14 @@
 connections are reused instead of opened per commit (as async_to_sync in a worker did)."""
 
 import asyncio
+import json
 import threading
+import time
 from datetime import UTC, datetime
 
 from channels.layers import BaseChannelLayer
 
+from messaging.live import events
 from messaging.live.events import publish_frames, status_frame
 from messaging.signals import StatusChange
 
@@ -17,7 +20,8 @@ class RecordingLayer(BaseChannelLayer):
     sends: list = []
 
     async def group_send(self, group, message):
-        RecordingLayer.sends.append((group, len(message["frames"]), asyncio.get_running_loop(), threading.get_ident()))
+        numbers = [int(json.loads(text)["messageId"][-1]) for text in message["frames"]]
+        RecordingLayer.sends.append((group, numbers, asyncio.get_running_loop(), threading.get_ident()))
 
 
 def frame(n: int) -> dict:
@@ -27,7 +31,7 @@ def frame(n: int) -> dict:
     )
 
 
-def test_commits_are_published_on_one_long_lived_loop(settings):
+def test_commits_are_coalesced_and_published_in_order_on_one_long_lived_loop(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.live.test_publisher.RecordingLayer"}}
     RecordingLayer.sends.clear()
 
@@ -36,12 +40,19 @@ def test_commits_are_published_on_one_long_lived_loop(settings):
     worker = threading.Thread(target=publish_frames, args=([frame(4)],))  # another thread of the process
     worker.start()
     worker.join(10)
+    events._publisher.drain()
+    later = threading.Thread(target=publish_frames, args=([frame(5)],))
+    later.start()
+    later.join(10)
+    deadline = time.monotonic() + 5
+    while sum(len(frames) for _, frames, _, _ in RecordingLayer.sends) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
 
-    assert [(group, count) for group, count, _, _ in RecordingLayer.sends] == [
-        ("live.ws.11111111111111111111111111111111", 2),
-        ("live.ws.11111111111111111111111111111111", 1),
-        ("live.ws.11111111111111111111111111111111", 1),
-    ]
+    groups = {group for group, _, _, _ in RecordingLayer.sends}
+    assert groups == {"live.ws.11111111111111111111111111111111"}
+    # Every frame, in commit order, in fewer layer messages than commits.
+    assert [n for _, frames, _, _ in RecordingLayer.sends for n in frames] == [1, 2, 3, 4, 5]
+    assert len(RecordingLayer.sends) < 4
     loops = {loop for _, _, loop, _ in RecordingLayer.sends}
     threads = {thread for _, _, _, thread in RecordingLayer.sends}
     assert len(loops) == 1 and len(threads) == 1  # the same loop every time

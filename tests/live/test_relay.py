@@ -45,10 +45,23 @@ LIVE_RECEIVERS = [
 
 class SharedStandIn:
     """A layer that is not InMemoryChannelLayer, so the app treats it like Redis (shared by
-    every process), while really living in this process."""
+    every process), while really living in this process. Like Redis it may be sent to from
+    any event loop (the app publishes to a shared layer from a loop of its own): sends hop
+    to the loop its sockets listen on."""
 
     def __init__(self, **config):
         self._inner = InMemoryChannelLayer(**config)
+        self._home: asyncio.AbstractEventLoop | None = None
+
+    async def group_add(self, group, channel):
+        self._home = asyncio.get_running_loop()
+        return await self._inner.group_add(group, channel)
+
+    async def group_send(self, group, message):
+        home = self._home
+        if home is None or home is asyncio.get_running_loop():
+            return await self._inner.group_send(group, message)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._inner.group_send(group, message), home))
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
