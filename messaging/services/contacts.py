@@ -1,6 +1,7 @@
 """Contacts and their identifiers."""
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
 from messaging import db
 from messaging.errors import Conflict, ValidationFailed
@@ -36,43 +37,61 @@ def contact_id_for(workspace: Workspace, key: str, normalized: str):
     """The id of the contact owning an already normalised identifier, created on first use.
 
     Every send resolves its receiver here, so the common case — the contact exists — is
-    one indexed SELECT of one column, written out (the ORM spent more time building that
-    query than the database took to answer it). Creating goes the careful way above."""
-    owner = _identifier_owner(workspace.id, key, normalized)
-    if owner is not None:
-        return owner
+    one indexed SELECT of one column through messaging.db (the ORM spent more time
+    building that query than the database took to answer it)."""
+    found = db.select_rows(ContactIdentifier, ["contact_id"], workspace_id=workspace.id, key=key, value=normalized)
+    if found:
+        return found[0][0]
     if not connection.in_atomic_block:  # the careful way needs no transaction of the caller's
         contact, _ = get_or_create_by_identifier(workspace, key, normalized)
         return contact.id
-    contact = Contact(workspace_id=workspace.id)
-    db.insert_instances([contact])
-    row = [(workspace.id, contact.id, key, normalized)]
+    return _create_owners(workspace, [(key, normalized)])[(key, normalized)]
+
+
+def contacts_for(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
+    """Contact id per (identifier key, normalised value), creating the missing contacts in
+    bulk (inside the caller's transaction)."""
+    owners = _identifier_owners(workspace, addresses)
+    missing = sorted(addresses - owners.keys())
+    if missing:
+        owners.update(_create_owners(workspace, missing))
+    return owners
+
+
+def _create_owners(workspace: Workspace, missing: list[tuple[str, str]]) -> dict[tuple[str, str], object]:
+    """A new contact per address, with its identifier; the owners' ids per address.
+
+    Safe under concurrency: where writes are not serialised (PostgreSQL) another
+    transaction may be creating the same identifier right now, so identifiers are inserted
+    ignoring conflicts (INSERT ... ON CONFLICT DO NOTHING waits for that transaction, then
+    yields) and read back; a contact that lost such a race is removed unused."""
+    new = {address: Contact(workspace_id=workspace.id) for address in missing}
+    db.insert_instances(list(new.values()))
+    rows = [(workspace.id, contact.id, key, value) for (key, value), contact in new.items()]
+    columns = ["workspace", "contact", "key", "value"]
     if db.writes_are_serialized():
-        # SQLite IMMEDIATE: nobody can have inserted this identifier since the lookup.
-        db.insert_rows(ContactIdentifier, ["workspace", "contact", "key", "value"], row)
-        return contact.id
-    # Another transaction may be creating the same identifier right now: the unique
-    # constraint decides (INSERT ... ON CONFLICT DO NOTHING waits for it, then yields), the
-    # winner's contact is read back and ours, unused, goes.
-    db.insert_rows(ContactIdentifier, ["workspace", "contact", "key", "value"], row, ignore_conflicts=True)
-    owner = _identifier_owner(workspace.id, key, normalized)
-    if owner != contact.id:
-        Contact.objects.filter(pk=contact.id).delete()
-    return owner
+        # SQLite IMMEDIATE: nobody can have inserted these identifiers since the lookup.
+        db.insert_rows(ContactIdentifier, columns, rows)
+        return {address: contact.id for address, contact in new.items()}
+    db.insert_rows(ContactIdentifier, columns, rows, ignore_conflicts=True)
+    owners = _identifier_owners(workspace, set(missing))
+    losers = [contact.id for address, contact in new.items() if owners.get(address) != contact.id]
+    if losers:
+        Contact.objects.filter(id__in=losers).delete()
+    return owners
 
 
-def _identifier_owner(workspace_id, key: str, value: str):
-    q = connection.ops.quote_name
-    meta = ContactIdentifier._meta
-    columns = {name: meta.get_field(name).column for name in ("workspace", "contact", "key", "value")}
-    sql = (
-        f"SELECT {q(columns['contact'])} FROM {q(meta.db_table)}"
-        f" WHERE {q(columns['workspace'])} = %s AND {q(columns['key'])} = %s AND {q(columns['value'])} = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Workspace._meta.pk.get_db_prep_value(workspace_id, connection), key, value])
-        row = cursor.fetchone()
-    return Contact._meta.pk.to_python(row[0]) if row else None
+def _identifier_owners(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
+    by_key: dict[str, list[str]] = {}
+    for key, value in addresses:
+        by_key.setdefault(key, []).append(value)
+    if not by_key:
+        return {}
+    match = Q()
+    for key, values in by_key.items():
+        match |= Q(key=key, value__in=values)
+    rows = ContactIdentifier.objects.filter(match, workspace=workspace).values_list("key", "value", "contact_id")
+    return {(key, value): contact_id for key, value, contact_id in rows}
 
 
 # --- the canonical API's contact resource (SPEC §3.1) ---------------------------------------

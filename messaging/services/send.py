@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from messaging.db import insert_instances, insert_rows, writes_are_serialized
+from messaging.db import insert_instances, insert_rows
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
 from messaging.models import (
     Channel,
@@ -43,7 +43,7 @@ from messaging.models import (
 )
 from messaging.services import dispatch, smartlinks
 from messaging.services import templates as tpl
-from messaging.services.contacts import contact_id_for
+from messaging.services.contacts import contact_id_for, contacts_for
 from messaging.services.identifiers import normalize
 from messaging.services.media import CONTENT_TYPE_RE
 from messaging.services.status import transition
@@ -215,46 +215,6 @@ def _prepared_message(workspace: Workspace, item: Outgoing, contact_id, now: dat
         updated_at=now,
         **fields,
     )
-
-
-def contacts_for(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
-    """Contact id per (identifier key, normalised value), creating the missing contacts in
-    bulk. Safe under concurrency: identifiers are inserted with ignore_conflicts and read
-    back, so a request that lost a race to create the same identifier uses the winner's
-    contact and removes its own unused one."""
-    owners = _identifier_owners(workspace, addresses)
-    missing = sorted(addresses - owners.keys())
-    if not missing:
-        return owners
-    now = timezone.now()
-    new = {address: Contact(workspace_id=workspace.id, created_at=now) for address in missing}
-    Contact.objects.bulk_create(new.values())
-    identifiers = [ContactIdentifier(workspace_id=workspace.id, contact_id=c.id, key=k, value=v) for (k, v), c in new.items()]
-    if writes_are_serialized():
-        # Nobody can have inserted these identifiers since the lookup: the rows are ours.
-        ContactIdentifier.objects.bulk_create(identifiers)
-        owners.update({address: contact.id for address, contact in new.items()})
-        return owners
-    ContactIdentifier.objects.bulk_create(identifiers, ignore_conflicts=True)
-    created = _identifier_owners(workspace, set(missing))
-    losers = [c.id for address, c in new.items() if created.get(address) != c.id]
-    if losers:
-        Contact.objects.filter(id__in=losers).delete()
-    owners.update(created)
-    return owners
-
-
-def _identifier_owners(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
-    by_key: dict[str, list[str]] = {}
-    for key, value in addresses:
-        by_key.setdefault(key, []).append(value)
-    if not by_key:
-        return {}
-    match = Q()
-    for key, values in by_key.items():
-        match |= Q(key=key, value__in=values)
-    rows = ContactIdentifier.objects.filter(match, workspace=workspace).values_list("key", "value", "contact_id")
-    return {(key, value): contact_id for key, value, contact_id in rows}
 
 
 def parse_rfc3339(value, field: str) -> datetime:

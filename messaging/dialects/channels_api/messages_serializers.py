@@ -316,7 +316,7 @@ class MessageSerializer(serializers.Serializer):
         the insert. tests/channels_api/test_message_representation.py checks that both agree."""
         return {
             "id": str(message.id),
-            "channelId": _uuid(message.channel_id),
+            "channelId": _str(message.channel_id),
             "sender": dict(message.sender) if message.sender is not None else None,
             "receiver": message.receiver,
             "body": message.body,
@@ -333,7 +333,7 @@ class MessageSerializer(serializers.Serializer):
             "priority": _int(message.priority),
             "meta": dict(message.meta) if message.meta is not None else None,
             "read": bool(message.read) if message.read is not None else None,
-            "conversationId": _uuid(message.conversation_id),
+            "conversationId": _str(message.conversation_id),
             "lastStatusAt": _datetime(message.last_status_at),
             "createdAt": _datetime(message.created_at),
             "updatedAt": _datetime(message.updated_at),
@@ -367,10 +367,6 @@ def _str(value) -> str | None:
 
 def _int(value) -> int | None:
     return None if value is None else int(value)
-
-
-def _uuid(value) -> str | None:
-    return None if value is None else str(value)
 
 
 _DATETIME = serializers.DateTimeField()
