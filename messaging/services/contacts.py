@@ -33,15 +33,22 @@ def get_or_create_by_identifier(
         return ident.contact, False
 
 
+def existing_contact_id(workspace: Workspace, key: str, normalized: str):
+    """The id of the contact owning an already normalised identifier, or None: one indexed
+    SELECT of one column through messaging.db (every send asks this)."""
+    found = db.select_rows(ContactIdentifier, ["contact_id"], workspace_id=workspace.id, key=key, value=normalized)
+    return found[0][0] if found else None
+
+
 def contact_id_for(workspace: Workspace, key: str, normalized: str):
     """The id of the contact owning an already normalised identifier, created on first use.
 
     Every send resolves its receiver here, so the common case — the contact exists — is
     one indexed SELECT of one column through messaging.db (the ORM spent more time
     building that query than the database took to answer it)."""
-    found = db.select_rows(ContactIdentifier, ["contact_id"], workspace_id=workspace.id, key=key, value=normalized)
+    found = existing_contact_id(workspace, key, normalized)
     if found:
-        return found[0][0]
+        return found
     if not connection.in_atomic_block:  # the careful way needs no transaction of the caller's
         contact, _ = get_or_create_by_identifier(workspace, key, normalized)
         return contact.id

@@ -517,3 +517,56 @@ def test_accept_batch_takes_many_receivers_without_the_http_cap(sms_channel):
     messages = send.accept_batch(sms_channel.workspace, sms_channel, requests, actor="test", transid="t-1")
     assert len(messages) == 150
     assert Message.objects.filter(transid="t-1").count() == 150
+
+
+# --- checks before the write transaction -----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked at a real commit
+def test_a_receiver_contact_deleted_during_the_checks_is_created_again(client, sms_channel, workspace, monkeypatch):
+    """The checks (and the lookup of existing contacts) run before the write transaction;
+    a contact deleted in between makes the insert fail on its foreign key, and the send
+    is checked again rather than answered with a 500."""
+    contact = factories.create_contact(workspace, phone=PHONE)
+    original = send.smartlinks.prepare_canonical
+    deleted = []
+
+    def delete_the_contact_first(*args, **kwargs):
+        if not deleted:
+            Contact.objects.filter(id=contact.id).delete()  # what a concurrent DELETE would do
+            deleted.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(send.smartlinks, "prepare_canonical", delete_the_contact_first)
+    resp = client.post(send_url(sms_channel), sms(), format="json")
+    assert resp.status_code == 202, resp.content
+    new_contact = Contact.objects.get(workspace=workspace)
+    assert new_contact.id != contact.id
+    assert resp.json()["receiver"]["contacts"][0]["id"] == str(new_contact.id)
+    assert Message.objects.get().contact_id == new_contact.id
+
+
+def test_new_receivers_get_their_contacts_inside_the_transaction(client, email_channel, workspace):
+    """Two new email receivers and one known: the new ones are created with the message,
+    the same address twice is one receiver."""
+    known = factories.create_contact(workspace, email="known@example.com")
+    receivers = [
+        {"identifierKey": "emailaddress", "identifierValue": "new@example.com"},
+        {"identifierKey": "emailaddress", "identifierValue": "known@example.com"},
+        {"identifierKey": "emailaddress", "identifierValue": "NEW@example.com"},
+        {"identifierKey": "emailaddress", "identifierValue": "other@example.com"},
+    ]
+    data = {
+        "receiver": {"contacts": receivers},
+        "body": {"type": "text", "text": {"text": "Hi", "metadata": {"subject": "Hello"}}},
+    }
+    resp = client.post(send_url(email_channel), data, format="json")
+    assert resp.status_code == 202, resp.content
+    stored = resp.json()["receiver"]["contacts"]
+    assert [c["identifierValue"] for c in stored] == ["new@example.com", "known@example.com", "other@example.com"]
+    owners = dict(ContactIdentifier.objects.filter(workspace=workspace).values_list("value", "contact_id"))
+    assert [c["id"] for c in stored] == [str(owners[c["identifierValue"]]) for c in stored]
+    assert stored[1]["id"] == str(known.id)
+    message = Message.objects.get()
+    assert message.contact_id == owners["new@example.com"]
+    assert {c.id for c in message.contacts.all()} == set(owners.values())
