@@ -44,6 +44,22 @@ def envint(name: str, default: int, minimum: int | None = None, maximum: int | N
     return value
 
 
+def web_processes(raw: str, has_redis: bool, cores: int | None = None) -> int:
+    """WEB_PROCESSES: a number from 1 to 64, or "auto" — one per core (at most 4) with
+    Redis, 1 without."""
+    if raw.strip().lower() in ("", "auto"):
+        if not has_redis:
+            return 1
+        return max(1, min(4, cores if cores is not None else len(os.sched_getaffinity(0))))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"WEB_PROCESSES={raw!r} is not a number or 'auto'") from None
+    if not 1 <= value <= 64:
+        raise ImproperlyConfigured(f"WEB_PROCESSES={value} must be from 1 to 64 (or 'auto')")
+    return value
+
+
 def envlist(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import envbool, envint, envlist, envstr, envurl
+from portal.env import envbool, envint, envlist, envstr, envurl, web_processes
 from portal.layers import memory_layer, redis_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -260,9 +260,17 @@ else:
 # publishes what it finds (messaging.live.relay). This is that poll's period: the added
 # latency of a dashboard update in the default set-up. Unused with REDIS_URL.
 # Threads per web process for the synchronous part of HTTP requests (portal/handler.py).
-WEB_THREADS = envint("WEB_THREADS", 4, minimum=1, maximum=64)
+# Two: a slow request does not hold up the process, and on PostgreSQL one thread's query
+# overlaps the other's Python. More than two mostly contend for the GIL; on SQLite, the
+# thread holding the write lock then waits for the GIL while the others wait for it
+# (bench/send.py: 2 processes x 1/2/4 threads gave 363/329/~300 sends/s on SQLite; on
+# PostgreSQL 1/2 threads gave 188/216).
+WEB_THREADS = envint("WEB_THREADS", 2, minimum=1, maximum=64)
 # daphne processes `manage.py serve` starts on the one port (see its --web-processes).
-WEB_PROCESSES = envint("WEB_PROCESSES", 1, minimum=1, maximum=64)
+# "auto" (the default): with REDIS_URL, one per CPU core up to 4 (each process is another
+# set of database connections); without it, 1, because the in-memory channel layer
+# cannot carry an app user's /ws/app/ frames from one web process to another.
+WEB_PROCESSES = web_processes(envstr("WEB_PROCESSES", "auto"), bool(REDIS_URL))
 # With Redis, how long a process gathers its commits' live events before one send per
 # workspace (messaging/live/events.py): fewer, larger layer messages under load.
 LIVE_PUBLISH_COALESCE_MS = envint("LIVE_PUBLISH_COALESCE_MS", 50, minimum=0, maximum=1000)

@@ -1,0 +1,36 @@
+"""portal/env.py: WEB_PROCESSES, the one setting with a computed default."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import web_processes
+
+
+def test_auto_is_one_process_without_redis():
+    """The in-memory channel layer cannot carry /ws/app/ frames between processes."""
+    assert web_processes("auto", has_redis=False, cores=8) == 1
+    assert web_processes("", has_redis=False, cores=8) == 1
+
+
+def test_auto_is_one_per_core_up_to_four_with_redis():
+    assert web_processes("auto", has_redis=True, cores=1) == 1
+    assert web_processes("AUTO", has_redis=True, cores=2) == 2
+    assert web_processes("auto", has_redis=True, cores=32) == 4
+
+
+def test_auto_counts_the_cores_this_process_may_use():
+    assert 1 <= web_processes("auto", has_redis=True) <= 4
+
+
+def test_a_number_is_taken_as_given():
+    assert web_processes("3", has_redis=False) == 3
+    assert web_processes("1", has_redis=True, cores=8) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("two", "WEB_PROCESSES='two' is not a number or 'auto'"), ("0", "must be from 1 to 64"), ("65", "must be from 1 to 64")],
+)
+def test_a_bad_value_stops_start_up_naming_the_setting(raw, problem):
+    with pytest.raises(ImproperlyConfigured, match=problem.replace("(", r"\(")):
+        web_processes(raw, has_redis=True)
