@@ -14,14 +14,17 @@ What runs where:
   permission, same body, one Message row inserted, 201): bench/baseline/... is DRF's
   CreateAPIView with a ModelSerializer — the "bare DRF create endpoint" of issue #3 —
   and bench/floor/... an APIView that calls Message.objects.create() with no serializer;
-- this process: N concurrent clients (asyncio + httpx, one keep-alive connection each)
+- this process: N concurrent clients (asyncio and the lean HTTP/1.1 client of
+  bench/_httpclient.py, one keep-alive connection each; httpx cost the machine ~1.5 ms
+  of CPU per request, taken from the server being measured)
   that POST the same JSON body to the send endpoint and to the two baselines, in
   alternating phases (baseline, floor, send, baseline, ...). Before each phase the delivery workers
   finish what the previous send phase accepted, so each phase starts from a quiet server;
   during a send phase they deliver what it accepts (as in production).
 Prints requests/s, p50 and p99 per endpoint (all phases of the endpoint together), the
-ratio send/baseline throughput (and send/floor, for the record), errors, machine,
-database, load averages, command line. Targets: ratio >= 0.8, p99 <= 100 ms. The server is stopped by PID at the end, also on
+CPU per request of the web processes, the workers and the clients, the ratio
+send/baseline throughput (and send/floor, for the record), errors, machine, database,
+load averages, command line. Targets: ratio >= 0.8, p99 <= 100 ms. The server is stopped by PID at the end, also on
 errors or Ctrl-C.
 """
 
@@ -30,6 +33,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -42,8 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import _httpclient as http  # noqa: E402
 from bench._bench_db import BenchDatabase, command_line, load_average, machine, percentile  # noqa: E402
-from bench._cluster import group_cpu_seconds  # noqa: E402
+from bench._cluster import established_connections, group_cpu_seconds  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 100.0
@@ -60,6 +65,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per endpoint first")
     parser.add_argument("--paused", action="store_true", help="pause the channel: no delivery work at all")
     parser.add_argument("--workers", type=int, default=None, help="django-q2 workers (default Q_WORKERS or 2)")
+    parser.add_argument(
+        "--web-processes", type=int, default=None, help="daphne processes (default: serve's, WEB_PROCESSES)"
+    )
     parser.add_argument("--server-log", default="", help="also keep the server's whole output in this file")
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)  # the setup process
     return parser.parse_args()
@@ -147,40 +155,71 @@ class Phase:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     load: str = ""
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of daphne / qcluster during the phase
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of web / workers / clients in the phase
 
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
 
 
-def request_body() -> str:
+def request_body() -> bytes:
     return json.dumps(
         {
             "receiver": {"contacts": [{"identifierKey": "phonenumber", "identifierValue": random.choice(NUMBERS)}]},
             "body": {"type": "text", "text": {"text": "Your table is ready."}},
             "reference": "bench",
         }
-    )
+    ).encode()
 
 
-def server_groups(serve_pid: int) -> dict[str, int]:
-    """{"web": daphne's process group, "workers": the cluster's} (serve gives each its own)."""
-    groups = {}
+def server_groups(serve_pid: int) -> dict[str, list[int]]:
+    """{"web": the daphne processes' groups, "workers": the cluster's} (serve gives each its own)."""
+    groups: dict[str, list[int]] = {"web": [], "workers": []}
     for pgid in child_groups(serve_pid):
         cmdline = Path(f"/proc/{pgid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        groups["web" if "daphne" in cmdline else "workers"] = pgid
+        groups["web" if "daphne" in cmdline else "workers"].append(pgid)
     return groups
 
 
-async def run_phase(client, url: str, expected: int, args, name: str, groups: dict | None = None) -> Phase:
+def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each part of the server, and by this process (the clients)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = {name: sum(group_cpu_seconds(g) for g in pgids) for name, pgids in groups.items()}
+    for index, pgid in enumerate(groups.get("web", [])):  # how evenly the web processes share the load
+        seconds[f"web-{index + 1}"] = group_cpu_seconds(pgid)
+    seconds["clients"] = own.ru_utime + own.ru_stime
+    return seconds
+
+
+class Clients:
+    """One keep-alive connection per client (reopened if the server closes one)."""
+
+    def __init__(self, port: int, headers: dict[str, str], count: int):
+        self.port, self.headers, self.count = port, headers, count
+        self.connections: list[http.HttpConnection] = []
+
+    async def open(self) -> None:
+        self.connections = [await http.connect("127.0.0.1", self.port, self.headers) for _ in range(self.count)]
+
+    async def request(self, index: int, method: str, path: str, body: bytes = b"") -> http.Response:
+        connection = self.connections[index]
+        if connection.closed:
+            connection = self.connections[index] = await http.connect("127.0.0.1", self.port, self.headers)
+        return await connection.request(method, path, body)
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+
+
+async def run_phase(clients: Clients, path: str, expected: int, args, name: str, groups: dict | None = None) -> Phase:
     phase = Phase(name)
-    cpu0 = {k: group_cpu_seconds(g) for k, g in (groups or {}).items()}
+    cpu0 = cpu_seconds(groups or {})
     budget = [args.requests] if args.requests else None
     started = time.perf_counter()
     deadline = started + args.seconds
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         while True:
             if budget is not None:
                 if budget[0] <= 0:
@@ -190,7 +229,7 @@ async def run_phase(client, url: str, expected: int, args, name: str, groups: di
                 return
             t0 = time.perf_counter()
             try:
-                resp = await client.post(url, content=request_body())
+                resp = await clients.request(index, "POST", path, request_body())
                 ok = resp.status_code == expected
                 problem = f"{resp.status_code} {resp.text[:200]}"
             except Exception as exc:  # a refused or reset connection counts as an error, not a crash
@@ -202,73 +241,100 @@ async def run_phase(client, url: str, expected: int, args, name: str, groups: di
                 if len(phase.error_samples) < 3:
                     phase.error_samples.append(" ".join(problem.split())[:200])
 
-    await asyncio.gather(*(worker() for _ in range(args.clients)))
+    await asyncio.gather(*(worker(i) for i in range(clients.count)))
     phase.elapsed = time.perf_counter() - started
     phase.load = load_average()
-    phase.cpu = {k: group_cpu_seconds(g) - cpu0[k] for k, g in (groups or {}).items()}
+    cpu1 = cpu_seconds(groups or {})
+    phase.cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
     return phase
 
 
-async def wait_ready(client, base: str, ids: dict, proc: subprocess.Popen, timeout: float = 90) -> None:
+async def wait_ready(port: int, headers: dict, ids: dict, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"serve exited with status {proc.returncode}")
         try:
-            resp = await client.get(f"{base}/workspaces/{ids['workspace']}/messages?limit=1")
+            connection = await http.connect("127.0.0.1", port, headers)
+            try:
+                resp = await connection.request("GET", f"/workspaces/{ids['workspace']}/messages?limit=1")
+            finally:
+                connection.close()
             if resp.status_code == 200:
                 return
-        except Exception:  # not listening yet
+        except OSError:  # not listening yet
             pass
         await asyncio.sleep(0.2)
     raise SystemExit("the server did not answer within 90 s")
 
 
-async def wait_delivered(client, base: str, ids: dict, timeout: float = 300) -> None:
+async def wait_all_web_processes(port: int, headers: dict, ids: dict, serve_pid: int, timeout: float = 90) -> None:
+    """With several daphne processes, until each of them accepts connections: one that is
+    still starting would leave the whole client pool to the others for the run."""
+    webs = [pid for pid in child_groups(serve_pid) if "daphne" in Path(f"/proc/{pid}/cmdline").read_text()]
+    held: list[http.HttpConnection] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not all(established_connections(pid, port) for pid in webs):
+            if time.monotonic() > deadline or len(held) > 500:
+                raise SystemExit("not every web process accepted connections within 90 s")
+            connection = await http.connect("127.0.0.1", port, headers)
+            held.append(connection)
+            await connection.request("GET", f"/workspaces/{ids['workspace']}/messages?limit=1")
+    finally:
+        for connection in held:
+            connection.close()
+    await asyncio.sleep(0.2)  # their sockets closed before the pool opens
+
+
+async def wait_delivered(clients: Clients, ids: dict, timeout: float = 300) -> None:
     """Until the workers have moved every accepted message on (nothing pending or in flight)."""
-    url = f"{base}/workspaces/{ids['workspace']}/messages?limit=1&status=accepted,processing,scheduled"
+    path = f"/workspaces/{ids['workspace']}/messages?limit=1&status=accepted,processing,scheduled"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        resp = await client.get(url)
-        if resp.status_code == 200 and not resp.json()["results"]:
+        resp = await clients.request(0, "GET", path)
+        if resp.status_code == 200 and not json.loads(resp.content)["results"]:
             return
         await asyncio.sleep(0.5)
     raise SystemExit(f"messages still undelivered after {timeout:.0f} s")
 
 
 async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str, list[Phase]]:
-    import httpx
-
-    base = f"http://127.0.0.1:{port}"
-    urls = {
-        "send": (f"{base}/workspaces/{ids['workspace']}/channels/{ids['channel']}/messages", 202),
-        "baseline": (f"{base}/bench/baseline/{ids['workspace']}/channels/{ids['channel']}", 201),
-        "floor": (f"{base}/bench/floor/{ids['workspace']}/channels/{ids['channel']}", 201),
+    paths = {
+        "send": (f"/workspaces/{ids['workspace']}/channels/{ids['channel']}/messages", 202),
+        "baseline": (f"/bench/baseline/{ids['workspace']}/channels/{ids['channel']}", 201),
+        "floor": (f"/bench/floor/{ids['workspace']}/channels/{ids['channel']}", 201),
     }
     headers = {"Authorization": f"AccessKey {ids['key']}", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     results: dict[str, list[Phase]] = {name: [] for name in PHASES}
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
-        await wait_ready(client, base, ids, proc)
+    await wait_ready(port, headers, ids, proc)
+    await wait_all_web_processes(port, headers, ids, proc.pid)
+    clients = Clients(port, headers, args.clients)
+    await clients.open()
+    try:
         warm = argparse.Namespace(**{**vars(args), "requests": args.warmup})
-        for name, (url, expected) in urls.items():
-            warmed = await run_phase(client, url, expected, warm, name)
+        for name, (path, expected) in paths.items():
+            warmed = await run_phase(clients, path, expected, warm, name)
             if warmed.errors:
                 raise SystemExit(f"{name} fails during warm-up: {warmed.error_samples}")
         groups = server_groups(proc.pid)
+        args.web_seen = len(groups["web"])
         for _ in range(args.rounds):
             for name in PHASES:
                 if not args.paused:
-                    await wait_delivered(client, base, ids)
-                url, expected = urls[name]
-                phase = await run_phase(client, url, expected, args, name, groups)
+                    await wait_delivered(clients, ids)
+                path, expected = paths[name]
+                phase = await run_phase(clients, path, expected, args, name, groups)
                 results[name].append(phase)
                 print(
                     f"  {name:8s} {len(phase.latencies):6d} ok {phase.errors:3d} errors in {phase.elapsed:5.1f} s"
-                    f" = {phase.rate:7.1f} req/s; server CPU/request: web {cpu_ms(phase, 'web'):5.1f} ms,"
-                    f" workers {cpu_ms(phase, 'workers'):5.1f} ms  ({phase.load})",
+                    f" = {phase.rate:7.1f} req/s; CPU/request: web {cpu_ms(phase, 'web'):4.1f} ms,"
+                    f" workers {cpu_ms(phase, 'workers'):4.1f}, clients {cpu_ms(phase, 'clients'):4.1f}{web_shares(phase)}"
+                    f"  ({phase.load})",
                     flush=True,
                 )
+    finally:
+        clients.close()
     return results
 
 
@@ -279,6 +345,15 @@ def cpu_ms(phase: Phase | list[Phase], part: str) -> float:
     phases = phase if isinstance(phase, list) else [phase]
     done = sum(len(p.latencies) + p.errors for p in phases)
     return sum(p.cpu.get(part, 0.0) for p in phases) / max(done, 1) * 1000
+
+
+def web_shares(phase: Phase) -> str:
+    """With several web processes, each one's share of the web CPU (an uneven split means
+    the connections were not spread evenly)."""
+    parts = [phase.cpu[k] for k in sorted(phase.cpu) if k.startswith("web-")]
+    if len(parts) < 2 or not sum(parts):
+        return ""
+    return "; web split " + "/".join(f"{p / sum(parts) * 100:.0f}" for p in parts) + " %"
 
 
 def summary(phases: list[Phase]) -> tuple[float, float, float, int, int]:
@@ -297,11 +372,12 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
     broker = "redis" if os.environ.get("REDIS_URL") else "orm"
     length = f"{args.requests} requests" if args.requests else f"{args.seconds:g} s"
     print(
-        f"server:   manage.py serve (daphne + qcluster, broker {broker}); {args.clients} clients, keep-alive;"
+        f"server:   manage.py serve ({getattr(args, 'web_seen', '?')} daphne + qcluster, broker {broker});"
+        f" {args.clients} clients, keep-alive;"
         f" {args.rounds} x {length} per endpoint;"
         f" channel {'paused (no delivery)' if args.paused else 'sandbox, delivering'}"
     )
-    print(f"{'':31s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}  server CPU ms/request")
+    print(f"{'':31s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'ok':>7s} {'errors':>6s}  CPU ms/request")
     figures = {}
     for name, label in (
         ("send", "POST .../messages (send)"),
@@ -310,7 +386,10 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
     ):
         rate, p50, p99, errors, ok = summary(results[name])
         figures[name] = (rate, p99, errors)
-        cpu = f"web {cpu_ms(results[name], 'web'):.1f} + workers {cpu_ms(results[name], 'workers'):.1f}"
+        cpu = (
+            f"web {cpu_ms(results[name], 'web'):.1f} + workers {cpu_ms(results[name], 'workers'):.1f}"
+            f" + clients {cpu_ms(results[name], 'clients'):.1f}"
+        )
         print(f"{label:31s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}  {cpu}")
     ratio = figures["send"][0] / figures["baseline"][0]
     errors = sum(f[2] for f in figures.values())
@@ -359,6 +438,8 @@ def main() -> int:
         serve = [sys.executable, "manage.py", "serve", "--port", str(port)]
         if args.workers:
             serve += ["--workers", str(args.workers)]
+        if args.web_processes:
+            serve += ["--web-processes", str(args.web_processes)]
         proc = subprocess.Popen(serve, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"serve pid {proc.pid} on 127.0.0.1:{port}; {load_average()}", flush=True)
         try:

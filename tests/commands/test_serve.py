@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from bench._cluster import established_connections
+
 DEADLINE = 90  # seconds: two Django start-ups on a busy 2-core machine
 
 
@@ -199,6 +201,57 @@ def test_several_web_processes_share_the_port(server_env, tmp_path):
         assert proc.wait(timeout=30) == 0
         wait_until(lambda: not any(alive(p) for p in tree), time.monotonic() + 15, "every child to exit")
     finally:
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_a_burst_of_keep_alive_connections_is_served_by_every_web_process(server_env, tmp_path):
+    """Once both daphne processes are up, 20 connections opened at once (a client pool
+    starting up) are served by both, not all by one."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", "2"],
+        cwd=settings.BASE_DIR,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tree: list[int] = []
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + DEADLINE
+        wait_until(lambda: get_status(f"http://127.0.0.1:{port}/admin/login/") == 200, deadline, "daphne")
+        webs = [p for p in children_of(proc.pid) if "daphne" in cmdline(p)]
+        tree = descendants(proc.pid)
+        # Both processes up (Django loaded, accepting): open connections one by one until
+        # each holds one. Connections made while one is still starting go to the other.
+        warm: list[socket.socket] = []
+        while not all(established_connections(pid, port) for pid in webs):
+            assert len(warm) < 200 and time.monotonic() < deadline, "the second daphne never accepted"
+            warm.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+            warm[-1].sendall(f"GET /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            warm[-1].recv(64)
+        for client in warm:
+            client.close()
+        wait_until(lambda: sum(established_connections(pid, port) for pid in webs) == 0, deadline, "closed sockets")
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(20)]
+        for client in clients:
+            client.sendall(f"GET /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        for client in clients:
+            assert client.recv(64).startswith(b"HTTP/1.1 200")  # served, connection kept open
+        held = sorted(established_connections(pid, port) for pid in webs)
+        assert sum(held) == 20, held
+        assert held[0] >= 2, f"connections per web process: {held}"  # ~10/10 typically
+    finally:
+        for client in clients:
+            client.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
         for pid in [proc.pid, *tree]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
