@@ -42,7 +42,7 @@ class AccessKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'AccessKey <key>'.")
-        key = AccessKey.find_by_token(parts[1], AccessKey.objects.select_related("workspace").filter(active=True))
+        key = AccessKey.find_by_token_with(parts[1], "workspace", active=True)
         if key is None:
             raise exceptions.AuthenticationFailed("The access key is not valid.")
         # Touch last_used_at at most once a minute, to keep reads cheap.

@@ -203,6 +203,13 @@ def exists(model, **lookups) -> bool:
 def get_with_parent(model, parent: str, **equals):
     """The one `model` row matching `equals` (field=value, AND-ed), with its foreign key
     `parent` loaded in the same SELECT (like select_related), or None."""
+    found = all_with_parent(model, parent, limit=1, **equals)
+    return found[0] if found else None
+
+
+def all_with_parent(model, parent: str, limit: int | None = None, **equals) -> list:
+    """The `model` rows matching `equals`, each with its foreign key `parent` loaded in
+    the same SELECT (like select_related); at most `limit` of them."""
     meta = model._meta
     fk = meta.get_field(parent)
     parent_model = fk.related_model
@@ -215,17 +222,19 @@ def get_with_parent(model, parent: str, **equals):
             [f"{table}.{_quote(f.column)}" for f in own] + [f"{parent_table}.{_quote(f.column)}" for f in theirs]
         )
         join = f"{table}.{_quote(fk.column)} = {parent_table}.{_quote(fk.target_field.column)}"
-        return f"SELECT {columns} FROM {table} INNER JOIN {parent_table} ON {join} WHERE {where()} LIMIT 1"
+        sql = f"SELECT {columns} FROM {table} INNER JOIN {parent_table} ON {join} WHERE {where()}"
+        return f"{sql} LIMIT {int(limit)}" if limit else sql
 
-    sql = _statement(("with_parent", model, parent, shape), build)
+    sql = _statement(("with_parent", model, parent, shape, limit), build)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    obj = model.from_db(connection.alias, [f.attname for f in own], _converted(_converters(own), row[: len(own)]))
-    related = parent_model.from_db(
-        connection.alias, [f.attname for f in theirs], _converted(_converters(theirs), row[len(own) :])
-    )
-    fk.set_cached_value(obj, related)
-    return obj
+        rows = cursor.fetchall()
+    own_names, their_names = [f.attname for f in own], [f.attname for f in theirs]
+    own_converters, their_converters = _converters(own), _converters(theirs)
+    found = []
+    for row in rows:
+        obj = model.from_db(connection.alias, own_names, _converted(own_converters, row[: len(own)]))
+        related = parent_model.from_db(connection.alias, their_names, _converted(their_converters, row[len(own) :]))
+        fk.set_cached_value(obj, related)
+        found.append(obj)
+    return found

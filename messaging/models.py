@@ -143,7 +143,22 @@ class HashedSecretMixin(models.Model):
         if not token or len(token) < sec.PREFIX_LEN:
             return None
         qs = queryset if queryset is not None else cls.objects.all()
-        for candidate in qs.filter(token_prefix=sec.token_prefix(token)):
+        return cls._matching(token, qs.filter(token_prefix=sec.token_prefix(token)))
+
+    @classmethod
+    def find_by_token_with(cls, token: str, parent: str, **equals):
+        """find_by_token, with the foreign key `parent` loaded and the rows narrowed by
+        `equals`, in one written-out SELECT (messaging.db): every API request authenticates
+        here, and building the ORM query cost more than running it."""
+        from messaging import db
+
+        if not token or len(token) < sec.PREFIX_LEN:
+            return None
+        return cls._matching(token, db.all_with_parent(cls, parent, token_prefix=sec.token_prefix(token), **equals))
+
+    @staticmethod
+    def _matching(token: str, candidates):
+        for candidate in candidates:
             if candidate.check_token(token):
                 return candidate
         return None

@@ -35,6 +35,34 @@ def test_get_with_parent_is_none_for_another_workspace_or_no_row(db):
     assert sql.get_with_parent(Channel, "workspace", id=uuid.uuid4(), workspace_id=channel.workspace_id) is None
 
 
+def test_all_with_parent_loads_every_matching_row_with_its_parent(db, django_assert_num_queries):
+    acme, globex = factories.create_workspace("Acme"), factories.create_workspace("Globex")
+    mine = {factories.create_channel(acme, name=f"c{i}").id for i in range(3)}
+    factories.create_channel(globex, name="theirs")
+    with django_assert_num_queries(1):
+        got = sql.all_with_parent(Channel, "workspace", workspace_id=acme.id)
+        assert {c.workspace.name for c in got} == {"Acme"}  # loaded with the rows
+    assert {c.id for c in got} == mine
+    assert len(sql.all_with_parent(Channel, "workspace", limit=2, workspace_id=acme.id)) == 2
+
+
+def test_an_access_key_is_found_by_its_token_with_its_workspace_in_one_query(db, django_assert_num_queries):
+    from messaging.models import AccessKey
+
+    workspace = factories.create_workspace("Acme")
+    key, token = factories.create_access_key(workspace, "sender")
+    twin, _ = factories.create_access_key(workspace, "viewer")
+    AccessKey.objects.filter(pk=twin.pk).update(token_prefix=key.token_prefix)  # a prefix collision: two candidates
+    with django_assert_num_queries(1):
+        found = AccessKey.find_by_token_with(token, "workspace", active=True)
+        assert found.workspace.name == "Acme"
+    assert found == key  # the candidate whose hash matches, not the other
+    assert AccessKey.find_by_token_with(token[:-1] + ("x" if token[-1] != "x" else "y"), "workspace") is None
+    assert AccessKey.find_by_token_with("short", "workspace") is None
+    AccessKey.objects.filter(pk=key.pk).update(active=False)
+    assert AccessKey.find_by_token_with(token, "workspace", active=True) is None  # revoked at once
+
+
 def test_select_rows_equals_values_list(db):
     acme, globex = factories.create_workspace("Acme"), factories.create_workspace("Globex")
     for workspace, events, active in ((acme, ["sms.outbound"], True), (acme, ["*"], False), (globex, [], True)):

@@ -38,7 +38,7 @@ def _header(scope, name: bytes) -> str | None:
 
 @database_sync_to_async
 def _key_user(token: str) -> KeyUser | None:
-    key = AccessKey.find_by_token(token, AccessKey.objects.select_related("workspace").filter(active=True))
+    key = AccessKey.find_by_token_with(token, "workspace", active=True)
     return KeyUser(key=key) if key is not None else None
 
 

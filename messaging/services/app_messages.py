@@ -102,7 +102,7 @@ class MsisdnRequired(Forbidden):
 def service_for_key(api_key: str) -> Service | None:
     if not isinstance(api_key, str) or not api_key:
         return None
-    return Service.find_by_token(api_key, Service.objects.select_related("workspace"))
+    return Service.find_by_token_with(api_key, "workspace")
 
 
 @dataclass

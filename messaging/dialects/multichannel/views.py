@@ -40,7 +40,7 @@ def authenticate(request: HttpRequest) -> Service:
     key = (request.headers.get("key") or "").strip()
     if not key:
         raise errors.key_missing()
-    service = Service.find_by_token(key, Service.objects.select_related("workspace"))
+    service = Service.find_by_token_with(key, "workspace")
     if service is None:
         raise errors.auth_failed()
     if not service.active:
