@@ -675,6 +675,22 @@ class BotCommandAudit(models.Model):
 # --- engine device protocol (seed 000) ---------------------------------------------------------
 
 
+class AppFrame(models.Model):
+    """/ws/app/ frames for one app user, for web processes other than the writer's.
+
+    Written only with the in-memory channel layer (no REDIS_URL), which reaches the sockets
+    of the writing process alone: the writer delivers to its own sockets directly, and each
+    other web process holding one of the user's sockets reads the rows it has not seen
+    (messaging/connectors/app/relay.py). The sweeper deletes rows after a few minutes.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    app_user = models.ForeignKey(AppUser, on_delete=models.CASCADE, related_name="+")
+    frames = models.JSONField(help_text="The frames, each one JSON text as sent on the socket")
+    origin = models.CharField(max_length=80, help_text="The process that wrote the row (it delivered them itself)")
+    created_at = models.DateTimeField(default=dj_tz.now, db_index=True)
+
+
 class EngineRequest(models.Model):
     """One request the server sent to a device, correlated with its reply by `token`.
 

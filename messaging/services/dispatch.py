@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from messaging import db
 from messaging.connectors import get_connector
+from messaging.connectors.app import relay as app_relay
 from messaging.connectors.base import SendResult
 from messaging.models import Channel, Direction, DispatchSignal, Message, Status
 from messaging.schedules import django_q_migrated, ensure_every_minute
@@ -490,7 +491,8 @@ def sweep(now: datetime | None = None) -> dict:
 
     - `processing` claims older than DISPATCH_CLAIM_TIMEOUT go back to the queue, or fail
       with "worker lost (claim timed out)" when their attempts are used up;
-    - `accepted`/`scheduled` messages past their validity become `expired`.
+    - `accepted`/`scheduled` messages past their validity become `expired`;
+    - app frames kept for other web processes (connectors/app/relay.py) go after 10 minutes.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=claim_timeout())
@@ -508,6 +510,7 @@ def sweep(now: datetime | None = None) -> dict:
     )
     expired = st.transition_many(expired_ids, S.EXPIRED, reason=rules.REASON_EXPIRED, actor="sweeper")
     requested = release_due(max(now, timezone.now()))  # the requeued rows are due from "now"
+    app_relay.sweep(now)
     return {"requeued": len(requeued), "failed": len(failed), "expired": len(expired), "dispatch": requested}
 
 

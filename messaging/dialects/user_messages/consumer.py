@@ -26,7 +26,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from messaging.connectors.app import push
+from messaging.connectors.app import push, relay
 from messaging.dialects.user_messages.errors import MISSING_PARAMETER, UserApiError, to_api_error
 from messaging.engine.consumer import token_from_scope
 from messaging.errors import DomainError
@@ -66,11 +66,13 @@ class UserAppConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.group = push.group_name(user.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await relay.register(user.id, self.channel_name)  # frames written by other processes
         await self.accept()
 
     async def disconnect(self, code) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            relay.unregister(self.user.id, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
