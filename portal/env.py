@@ -44,12 +44,10 @@ def envint(name: str, default: int, minimum: int | None = None, maximum: int | N
     return value
 
 
-def web_processes(raw: str, has_redis: bool, cores: int | None = None) -> int:
-    """WEB_PROCESSES: a number from 1 to 64, or "auto" — one per core (at most 4) with
-    Redis, 1 without."""
+def web_processes(raw: str, cores: int | None = None) -> int:
+    """WEB_PROCESSES: a number from 1 to 64, or "auto" — one per CPU core this process may
+    use, at most 4 (each process is another set of database connections)."""
     if raw.strip().lower() in ("", "auto"):
-        if not has_redis:
-            return 1
         return max(1, min(4, cores if cores is not None else len(os.sched_getaffinity(0))))
     try:
         value = int(raw)

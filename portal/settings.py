@@ -267,10 +267,10 @@ else:
 # PostgreSQL 1/2 threads gave 188/216).
 WEB_THREADS = envint("WEB_THREADS", 2, minimum=1, maximum=64)
 # daphne processes `manage.py serve` starts on the one port (see its --web-processes).
-# "auto" (the default): with REDIS_URL, one per CPU core up to 4 (each process is another
-# set of database connections); without it, 1, because the in-memory channel layer
-# cannot carry an app user's /ws/app/ frames from one web process to another.
-WEB_PROCESSES = web_processes(envstr("WEB_PROCESSES", "auto"), bool(REDIS_URL))
+# "auto" (the default): one per CPU core, at most 4. Without Redis, what one process
+# publishes reaches the sockets of the others through the database (live relay, engine
+# pump, app relay).
+WEB_PROCESSES = web_processes(envstr("WEB_PROCESSES", "auto"))
 # With Redis, how long a process gathers its commits' live events before one send per
 # workspace (messaging/live/events.py): fewer, larger layer messages under load.
 LIVE_PUBLISH_COALESCE_MS = envint("LIVE_PUBLISH_COALESCE_MS", 50, minimum=0, maximum=1000)

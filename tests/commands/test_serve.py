@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 
 from bench._cluster import established_connections
+from portal.env import web_processes
 
 DEADLINE = 90  # seconds: two Django start-ups on a busy 2-core machine
 
@@ -105,7 +106,9 @@ def test_it_serves_runs_the_workers_and_stops_everything_on_sigint(server_env, t
         wait_until(lambda: "running." in Path(log.name).read_text(), deadline, "the cluster to run")
         tree = descendants(proc.pid)
         kinds = {p: cmdline(p) for p in children_of(proc.pid)}
-        assert any("daphne" in c and f"-p {port}" in c for c in kinds.values()), kinds
+        webs = [c for c in kinds.values() if "daphne" in c]
+        assert len(webs) == web_processes("auto"), kinds  # the default: one per core, at most 4
+        assert all(f"-p {port}" in c or "--fd" in c for c in webs), kinds
         assert any("qcluster" in c for c in kinds.values()), kinds
         assert len(tree) > 2, "the cluster runs worker processes under qcluster"
 

@@ -6,25 +6,20 @@ from django.core.exceptions import ImproperlyConfigured
 from portal.env import web_processes
 
 
-def test_auto_is_one_process_without_redis():
-    """The in-memory channel layer cannot carry /ws/app/ frames between processes."""
-    assert web_processes("auto", has_redis=False, cores=8) == 1
-    assert web_processes("", has_redis=False, cores=8) == 1
-
-
-def test_auto_is_one_per_core_up_to_four_with_redis():
-    assert web_processes("auto", has_redis=True, cores=1) == 1
-    assert web_processes("AUTO", has_redis=True, cores=2) == 2
-    assert web_processes("auto", has_redis=True, cores=32) == 4
+def test_auto_is_one_process_per_core_up_to_four():
+    assert web_processes("auto", cores=1) == 1
+    assert web_processes("AUTO", cores=2) == 2
+    assert web_processes("", cores=2) == 2
+    assert web_processes("auto", cores=32) == 4
 
 
 def test_auto_counts_the_cores_this_process_may_use():
-    assert 1 <= web_processes("auto", has_redis=True) <= 4
+    assert 1 <= web_processes("auto") <= 4
 
 
 def test_a_number_is_taken_as_given():
-    assert web_processes("3", has_redis=False) == 3
-    assert web_processes("1", has_redis=True, cores=8) == 1
+    assert web_processes("3", cores=1) == 3
+    assert web_processes("1", cores=8) == 1
 
 
 @pytest.mark.parametrize(
@@ -33,4 +28,4 @@ def test_a_number_is_taken_as_given():
 )
 def test_a_bad_value_stops_start_up_naming_the_setting(raw, problem):
     with pytest.raises(ImproperlyConfigured, match=problem.replace("(", r"\(")):
-        web_processes(raw, has_redis=True)
+        web_processes(raw)
