@@ -44,11 +44,19 @@ def envint(name: str, default: int, minimum: int | None = None, maximum: int | N
     return value
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity on Linux; all of them elsewhere)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and others
+        return os.cpu_count() or 1
+
+
 def web_processes(raw: str, cores: int | None = None) -> int:
     """WEB_PROCESSES: a number from 1 to 64, or "auto" — one per CPU core this process may
     use, at most 4 (each process is another set of database connections)."""
     if raw.strip().lower() in ("", "auto"):
-        return max(1, min(4, cores if cores is not None else len(os.sched_getaffinity(0))))
+        return max(1, min(4, cores if cores is not None else usable_cores()))
     try:
         value = int(raw)
     except ValueError:

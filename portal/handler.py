@@ -31,6 +31,7 @@ files) is sent as Django sends it, watching for the client going away, and close
 """
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +42,8 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse
 from django.urls import set_script_prefix
+
+logger = logging.getLogger("django.request")
 
 
 class ThreadPool:
@@ -76,14 +79,14 @@ class PooledASGIHandler(ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        try:
-            response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
-            if response.streaming:
-                await self.stream(response, receive, send)
-            else:
-                await self.send_response(response, send)
-        finally:
-            body_file.close()
+        # Not in a `finally`: if daphne cancels this coroutine, the view may still be
+        # running on its thread and reading the body (Django's handler does the same).
+        response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
+        if response.streaming:
+            await self.stream(response, receive, send)
+        else:
+            await self.send_response(response, send)
+        body_file.close()
 
     def respond(self, scope, body_file):
         """Everything synchronous about one request, on its pool thread."""
@@ -96,7 +99,10 @@ class PooledASGIHandler(ASGIHandler):
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size  # daphne does its own chunking
         if not response.streaming:
-            response.close()  # its content is bytes already; this sends request_finished
+            try:
+                response.close()  # its content is bytes already; this sends request_finished
+            except Exception:  # the work is done and the answer ready: it still goes out
+                logger.exception("closing the response to %s %s failed", scope.get("method"), scope.get("path"))
         return response
 
     async def stream(self, response, receive, send):
@@ -107,6 +113,7 @@ class PooledASGIHandler(ASGIHandler):
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this coroutine is cancelled: no task outlives it
             for task in tasks:
                 if not task.done():
                     task.cancel()
@@ -114,7 +121,6 @@ class PooledASGIHandler(ASGIHandler):
                     await task
                 except (asyncio.CancelledError, RequestAborted):
                     pass
-        finally:
             await sync_to_async(response.close, thread_sensitive=True)()
 
     async def __call__(self, scope, receive, send):

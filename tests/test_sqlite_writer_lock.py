@@ -13,7 +13,7 @@ import time
 import pytest
 from django.db import OperationalError, connections, transaction
 
-from portal.sqlite.base import write_lock
+from portal.sqlite.base import WriterLock, write_lock
 
 HOLDER = """
 import fcntl, os, sys
@@ -155,3 +155,10 @@ def test_a_forked_child_does_not_share_its_parents_lock(alias):
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0  # the child could not take the lock
     assert probe(lock_path(alias)) == "free"
+
+
+def test_a_lock_file_that_cannot_be_made_is_a_database_error(tmp_path):
+    lock = WriterLock(str(tmp_path / "missing-directory" / "db.sqlite3"))
+    with pytest.raises(OperationalError, match="cannot lock"):
+        lock.acquire(timeout=1)
+    assert not lock.thread_lock.locked()  # nothing left held for the next writer

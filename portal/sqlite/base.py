@@ -49,6 +49,9 @@ class WriterLock:
         try:
             if self._flock(deadline):
                 return True
+        except OSError as exc:  # e.g. the lock file cannot be created next to the database
+            self.thread_lock.release()
+            raise OperationalError(f"cannot lock {self.path}: {exc}") from exc
         except BaseException:
             self.thread_lock.release()
             raise
@@ -90,8 +93,8 @@ class WriterLock:
             return True
         # Timed out. The helper may still get the lock later, on this descriptor: give it
         # up (closing the descriptor releases the lock) and let the next writer open a new one.
+        _given_up.add(fd)  # tracked before it is dropped here, so a fork never misses it
         self.fd = None
-        _given_up.add(fd)
         threading.Thread(target=_close_when_done, args=(waiter, fd), daemon=True).start()
         return False
 
@@ -106,8 +109,12 @@ _given_up: set[int] = set()  # descriptors of timed-out waits, closed once their
 
 def _close_when_done(waiter: threading.Thread, fd: int) -> None:
     waiter.join()
-    _given_up.discard(fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)  # released even if a forked child still holds a copy
+    except OSError:
+        pass  # the wait itself failed: nothing was locked
     os.close(fd)
+    _given_up.discard(fd)
 
 
 def _lock_file_path(name: str) -> str | None:

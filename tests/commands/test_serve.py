@@ -261,6 +261,33 @@ def test_a_burst_of_keep_alive_connections_is_served_by_every_web_process(server
         proc.wait(timeout=10)
 
 
+def test_an_ipv6_host_gets_one_web_process_by_default(server_env, tmp_path):
+    """daphne adopts IPv4 sockets only: the `auto` default must not make --host ::1 fail."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--host", "::1", "--port", str(port)],
+        cwd=settings.BASE_DIR,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tree: list[int] = []
+    try:
+        wait_until(lambda: get_status(f"http://[::1]:{port}/admin/login/") == 200, time.monotonic() + DEADLINE, "daphne")
+        tree = descendants(proc.pid)
+        assert len([p for p in children_of(proc.pid) if "daphne" in cmdline(p)]) == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 def test_no_web_processes_is_refused(tmp_path):
     env = {**os.environ, "SQLITE_PATH": str(tmp_path / "unused.sqlite3")}
     result = subprocess.run(

@@ -136,3 +136,25 @@ def test_a_worker_delivered_appmessaging_message_reaches_a_socket_held_by_daphne
         received = async_to_sync(scenario)(base)
     assert received["type"] == "message"
     assert (received["message"]["text"], received["message"]["sender"]) == ("Your parcel", "In-app")
+
+
+def test_a_socket_whose_connect_fails_leaves_nothing_registered(s, monkeypatch):
+    bob_token = s.api("bob@example.com").token
+
+    def broken(fn):
+        async def fail(*args, **kwargs):
+            raise RuntimeError("database down")
+
+        return fail
+
+    monkeypatch.setattr(relay, "_in_relay_thread", broken)
+
+    async def scenario():
+        socket = WebsocketCommunicator(
+            websocket_application, "/ws/app/", headers=[(b"authorization", f"Bearer {bob_token}".encode())]
+        )
+        with pytest.raises(RuntimeError, match="database down"):  # the handshake fails
+            await socket.connect()
+
+    async_to_sync(scenario)()
+    assert relay._sockets == {} and not relay.running()

@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from portal import env
 from portal.env import web_processes
 
 
@@ -29,3 +30,10 @@ def test_a_number_is_taken_as_given():
 def test_a_bad_value_stops_start_up_naming_the_setting(raw, problem):
     with pytest.raises(ImproperlyConfigured, match=problem.replace("(", r"\(")):
         web_processes(raw)
+
+
+def test_without_cpu_affinity_all_cores_count(monkeypatch):
+    """macOS has no os.sched_getaffinity: the default must not break start-up there."""
+    monkeypatch.delattr(env.os, "sched_getaffinity")
+    monkeypatch.setattr(env.os, "cpu_count", lambda: 3)
+    assert web_processes("auto") == 3

@@ -156,3 +156,16 @@ def test_a_failing_view_is_a_500_answer_not_a_crash(app, caplog):
     sent = asyncio.run(request(app, "/boom"))
     assert sent[0]["status"] == 500
     assert "the view failed" in caplog.text  # logged with its traceback
+
+
+def test_an_error_while_closing_the_response_still_sends_the_answer(app, caplog):
+    def failing(**kwargs):
+        raise RuntimeError("a request_finished receiver failed")
+
+    signals.request_finished.connect(failing)
+    try:
+        answer = asyncio.run(get(app, "/whoami"))
+    finally:
+        signals.request_finished.disconnect(failing)
+    assert answer["thread"].startswith("web-")
+    assert "closing the response to GET /whoami failed" in caplog.text

@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import connections
 from django.db.models import Max
 from django.utils import timezone
 
@@ -136,13 +137,16 @@ async def _run(cursor: Cursor) -> None:
     fetch = _in_relay_thread(poll)
     me = origin()
     layer = get_channel_layer()
-    while _sockets:
-        rows = 0
-        try:
-            found, rows = await fetch(cursor, set(_sockets), me)
-            for user_id, frames in found:
-                await layer.group_send(group_name(user_id), {"type": EVENT_TYPE, "frames": frames})
-        except Exception:  # a database hiccup must not end live app frames for good
-            log.exception("app relay: poll failed; trying again in %.2f s", interval())
-        if rows < BATCH:
-            await asyncio.sleep(interval())
+    try:
+        while _sockets:
+            rows = 0
+            try:
+                found, rows = await fetch(cursor, set(_sockets), me)
+                for user_id, frames in found:
+                    await layer.group_send(group_name(user_id), {"type": EVENT_TYPE, "frames": frames})
+            except Exception:  # a database hiccup must not end live app frames for good
+                log.exception("app relay: polling AppFrame after id %s failed; retrying", cursor.last_id)
+            if rows < BATCH:
+                await asyncio.sleep(interval())
+    finally:
+        _executor.submit(connections.close_all)  # an idle relay holds no database connection

@@ -66,8 +66,13 @@ class UserAppConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.group = push.group_name(user.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await relay.register(user.id, self.channel_name)  # frames written by other processes
-        await self.accept()
+        try:
+            await relay.register(user.id, self.channel_name)  # frames written by other processes
+            await self.accept()
+        except BaseException:  # Channels calls no disconnect() for a failed connect
+            relay.unregister(user.id, self.channel_name)
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            raise
 
     async def disconnect(self, code) -> None:
         if self.group:

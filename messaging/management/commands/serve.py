@@ -106,6 +106,8 @@ class Command(BaseCommand):
             stop_requested.set()
 
         web = options["web_processes"] if options["web_processes"] is not None else settings.WEB_PROCESSES
+        if ":" in host and options["web_processes"] is None and os.environ.get("WEB_PROCESSES", "auto").strip().lower() in ("", "auto"):
+            web = 1  # daphne adopts IPv4 sockets only; "auto" does not turn an IPv6 --host into an error
         if web < 1:
             raise CommandError(f"--web-processes: {web} must be 1 or more")
 
