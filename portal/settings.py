@@ -254,26 +254,28 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": memory_layer(CHANNEL_LAYER_CAPACITY, CHANNEL_LAYER_EXPIRY)}
 
-# Without Redis the in-memory layer reaches one process only, so status changes the worker
-# commits would never reach daphne's live sockets. Each web process holding /ws/live/
-# sockets then polls the MessageEvent table (one primary-key range query per tick) and
-# publishes what it finds (messaging.live.relay). This is that poll's period: the added
-# latency of a dashboard update in the default set-up. Unused with REDIS_URL.
-# Threads per web process for the synchronous part of HTTP requests (portal/handler.py).
-# Two: a slow request does not hold up the process, and on PostgreSQL one thread's query
-# overlaps the other's Python. More than two mostly contend for the GIL; on SQLite, the
-# thread holding the write lock then waits for the GIL while the others wait for it
-# (bench/send.py: 2 processes x 1/2/4 threads gave 363/329/~300 sends/s on SQLite; on
-# PostgreSQL 1/2 threads gave 188/216).
-WEB_THREADS = envint("WEB_THREADS", 2, minimum=1, maximum=64)
-# daphne processes `manage.py serve` starts on the one port (see its --web-processes).
-# "auto" (the default): one per CPU core, at most 4. Without Redis, what one process
-# publishes reaches the sockets of the others through the database (live relay, engine
-# pump, app relay).
+# daphne processes `manage.py serve` starts on the one port (see its --web-processes; serve
+# passes the number it uses on to its children). "auto" (the default): one per CPU core, at
+# most 4. Without Redis, what one process publishes reaches the sockets of the others
+# through the database (live relay, engine pump, app relay).
 WEB_PROCESSES = web_processes(envstr("WEB_PROCESSES", "auto"))
+# Threads per web process for the synchronous part of HTTP requests (portal/handler.py).
+# On PostgreSQL, or with one web process, 2: one thread's query overlaps the other's
+# Python, and a slow request does not hold up the process. On SQLite with several web
+# processes, 1: writes are serialised anyway, and a second thread mostly makes the thread
+# holding the write lock wait for the GIL while every writer waits for it (bench/send.py,
+# 2 processes: 1 thread 384 sends/s, p99 127 ms; 2 threads 311/s, p99 155 ms; on
+# PostgreSQL 1/2 threads gave 188/216 sends/s). More than two contend for the GIL.
+WEB_THREADS = envint("WEB_THREADS", 1 if not DATABASE_URL and WEB_PROCESSES > 1 else 2, minimum=1, maximum=64)
 # With Redis, how long a process gathers its commits' live events before one send per
 # workspace (messaging/live/events.py): fewer, larger layer messages under load.
 LIVE_PUBLISH_COALESCE_MS = envint("LIVE_PUBLISH_COALESCE_MS", 50, minimum=0, maximum=1000)
+# Without Redis the in-memory layer reaches one process only, so status changes the worker
+# commits would never reach daphne's live sockets. Each web process holding /ws/live/
+# sockets then polls the MessageEvent table (one primary-key range query per tick) and
+# publishes what it finds (messaging.live.relay); one holding /ws/app/ sockets polls the
+# AppFrame table the same way (messaging.connectors.app.relay). This is their period: the
+# added latency in the default set-up. Unused with REDIS_URL.
 LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 50, minimum=10, maximum=10_000)
 
 # --- django-q2 ------------------------------------------------------------------------

@@ -275,7 +275,10 @@ def test_an_ipv6_host_gets_one_web_process_by_default(server_env, tmp_path):
     try:
         wait_until(lambda: get_status(f"http://[::1]:{port}/admin/login/") == 200, time.monotonic() + DEADLINE, "daphne")
         tree = descendants(proc.pid)
-        assert len([p for p in children_of(proc.pid) if "daphne" in cmdline(p)]) == 1
+        webs = [p for p in children_of(proc.pid) if "daphne" in cmdline(p)]
+        assert len(webs) == 1
+        # ... and its settings know it (WEB_THREADS' default depends on the count)
+        assert b"WEB_PROCESSES=1" in Path(f"/proc/{webs[0]}/environ").read_bytes().split(b"\0")
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -110,6 +110,7 @@ class Command(BaseCommand):
             web = 1  # daphne adopts IPv4 sockets only; "auto" does not turn an IPv6 --host into an error
         if web < 1:
             raise CommandError(f"--web-processes: {web} must be 1 or more")
+        env["WEB_PROCESSES"] = str(web)  # the children's settings (WEB_THREADS' default) see the real count
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         children: list[Child] = []
