@@ -289,7 +289,10 @@ def _accept(
                 )
                 publish_status_changes([StatusChange(m.id, workspace.id, channel.id, m.status, "", now) for m in messages])
                 # Called by attribute on commit so the delivery engine's implementation is the one used.
-                transaction.on_commit(lambda: dispatch.request_dispatch())
+                # Not for a paused channel: a dispatcher would find nothing to send, and every send
+                # would wake one (resuming asks for a dispatch; the sweeper looks every ~30 s too).
+                if not channel.paused:
+                    transaction.on_commit(lambda: dispatch.request_dispatch())
             break
         except IntegrityError:
             # A receiver contact found by the checks was deleted before the transaction:

@@ -89,6 +89,20 @@ def test_it_asks_for_a_dispatch_only_after_commit(client, sms_channel, monkeypat
     assert callbacks and calls == [1]
 
 
+def test_a_send_on_a_paused_channel_wakes_no_dispatcher(client, sms_channel, monkeypatch, django_capture_on_commit_callbacks):
+    calls = []
+    monkeypatch.setattr(dispatch, "request_dispatch", lambda: calls.append(1))
+    dispatch.set_paused(sms_channel, True)
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(send_url(sms_channel), sms(), format="json")
+    assert resp.status_code == 202
+    assert resp.json()["status"] == "accepted"  # accepted, waiting for the channel
+    assert calls == []
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch.set_paused(sms_channel, False)
+    assert calls == [1]  # resuming asks for the dispatch
+
+
 def test_it_normalises_a_national_number_with_the_workspace_region(client, sms_channel, workspace):
     resp = client.post(send_url(sms_channel), sms(to="(201) 555-0123"), format="json")
     assert resp.status_code == 202, resp.content
