@@ -431,8 +431,13 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages")
-    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    # Foreign keys without an index of their own where a composite index in Meta starts
+    # with the column, or with a partial one (NOT NULL rows only) where the column is
+    # mostly empty: every message insert updates each index, and there were 20.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.OUTGOING)
     sender = models.JSONField(default=dict, blank=True)
     receiver = models.JSONField(default=dict, blank=True, help_text='{"contacts": [{id, identifierKey, identifierValue}]}')
@@ -441,7 +446,7 @@ class Message(models.Model):
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="First receiver (or sender)"
     )
     body = models.JSONField(default=dict, blank=True)
-    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
     template_info = models.JSONField(default=dict, blank=True, help_text="The request's template block")
     reference = models.CharField(max_length=200, blank=True, db_index=False)
     tags = models.ManyToManyField(Tag, blank=True, related_name="messages")
@@ -458,7 +463,9 @@ class Message(models.Model):
     priority = models.PositiveSmallIntegerField(default=2)
     notify_url = models.URLField(max_length=2000, blank=True)
     callback_data = models.TextField(blank=True)
-    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
+    )
     transid = models.CharField(max_length=64, blank=True)
     correlationid = models.CharField(max_length=50, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACCEPTED)
@@ -467,22 +474,26 @@ class Message(models.Model):
     locked = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
     conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
     )
-    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", db_index=False
+    )
     external_id = models.CharField(max_length=200, blank=True, help_text="Id given by a device or app")
     # An app user's inbox copy (seed 003): the message it was copied from — the sender's
     # outgoing row of a user-to-user message, or an app-channel message (seed 002
     # appmessaging). The app's delivery/read reports on the copy move the origin.
     origin = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbox_copies"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbox_copies", db_index=False
     )
     # dispatch bookkeeping (messaging.services.dispatch)
     due_at = models.DateTimeField(null=True, blank=True, help_text="When the dispatcher may pick it up")
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True)
-    endpoint = models.ForeignKey(MessagingEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    endpoint = models.ForeignKey(
+        MessagingEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     last_status_at = models.DateTimeField(default=dj_tz.now)
     created_at = models.DateTimeField(default=dj_tz.now)
     updated_at = models.DateTimeField(default=dj_tz.now)
@@ -501,6 +512,13 @@ class Message(models.Model):
             models.Index(fields=["conversation", "updated_at"], name="message_conv_updated"),
             # All messages (seed 004): a user's conversations' messages after a time, oldest first.
             models.Index(fields=["conversation", "created_at", "id"], name="message_conv_created"),
+            # Mostly NULL: only the rows that have one are indexed (lookups by value, and
+            # the ON DELETE SET NULL of the referenced row, still use them).
+            models.Index(fields=["template"], name="message_template_set", condition=Q(template__isnull=False)),
+            models.Index(fields=["service"], name="message_service_set", condition=Q(service__isnull=False)),
+            models.Index(fields=["reply_to"], name="message_reply_to_set", condition=Q(reply_to__isnull=False)),
+            models.Index(fields=["origin"], name="message_origin_set", condition=Q(origin__isnull=False)),
+            models.Index(fields=["endpoint"], name="message_endpoint_set", condition=Q(endpoint__isnull=False)),
         ]
         constraints = [
             # A device or webhook that reports the same incoming message twice stores it once
