@@ -1,6 +1,6 @@
 """Contacts and their identifiers."""
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from messaging import db
@@ -38,21 +38,6 @@ def existing_contact_id(workspace: Workspace, key: str, normalized: str):
     SELECT of one column through messaging.db (every send asks this)."""
     found = db.select_rows(ContactIdentifier, ["contact_id"], workspace_id=workspace.id, key=key, value=normalized)
     return found[0][0] if found else None
-
-
-def contact_id_for(workspace: Workspace, key: str, normalized: str):
-    """The id of the contact owning an already normalised identifier, created on first use.
-
-    Every send resolves its receiver here, so the common case — the contact exists — is
-    one indexed SELECT of one column through messaging.db (the ORM spent more time
-    building that query than the database took to answer it)."""
-    found = existing_contact_id(workspace, key, normalized)
-    if found:
-        return found
-    if not connection.in_atomic_block:  # the careful way needs no transaction of the caller's
-        contact, _ = get_or_create_by_identifier(workspace, key, normalized)
-        return contact.id
-    return _create_owners(workspace, [(key, normalized)])[(key, normalized)]
 
 
 def contacts_for(workspace: Workspace, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], object]:

@@ -8,21 +8,8 @@ from asgiref.sync import async_to_sync
 
 from bench import _httpclient as http
 from tests import factories
+from tests.bench.fakes import Transport
 from tests.portal.server import daphne
-
-
-class Transport:
-    def __init__(self):
-        self.written = []
-
-    def write(self, data):
-        self.written.append(data)
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        pass
 
 
 def feed(connection: http.HttpConnection, stream: bytes, step: int) -> list[http.Response]:

@@ -12,6 +12,7 @@ from bench import _wsclient as wsc
 from messaging.models import Status
 from messaging.services import status as st
 from tests import factories
+from tests.bench.fakes import Transport
 from tests.portal.server import daphne
 
 
@@ -22,20 +23,6 @@ def server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     if len(payload) < 65536:
         return struct.pack("!BBH", first, 126, len(payload)) + payload
     return struct.pack("!BBQ", first, 127, len(payload)) + payload
-
-
-class Transport:
-    def __init__(self):
-        self.written = []
-
-    def write(self, data):
-        self.written.append(data)
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        self.written.append(b"<closed>")
 
 
 def unmask(frame: bytes) -> tuple[int, bytes]:

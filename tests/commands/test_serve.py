@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,36 @@ def get_status(url: str) -> int | None:
             return response.status
     except OSError:
         return None
+
+
+@contextmanager
+def serving(env: dict, port: int, *args: str, host: str = "127.0.0.1") -> Iterator[subprocess.Popen]:
+    """`manage.py serve --port port *args`, answering on /admin/login/; on the way out one
+    SIGINT, then SIGKILL for whatever of its process tree is left (by PID)."""
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tree: list[int] = []
+    try:
+        shown = f"[{host}]" if ":" in host else host
+        wait_until(lambda: get_status(f"http://{shown}:{port}/admin/login/") == 200, time.monotonic() + DEADLINE, "daphne")
+        tree = descendants(proc.pid)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -175,32 +207,14 @@ def test_several_web_processes_share_the_port(server_env, tmp_path):
     """--web-processes 2: two daphne processes, each on its own SO_REUSEPORT socket of the
     one port; requests are answered, and one Ctrl-C stops them all."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", "2"],
-        cwd=settings.BASE_DIR,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tree: list[int] = []
-    try:
-        deadline = time.monotonic() + DEADLINE
-        wait_until(
-            lambda: len([p for p in children_of(proc.pid) if "daphne" in cmdline(p) and "--fd" in cmdline(p)]) == 2,
-            deadline,
-            "two daphne processes",
-        )
-        wait_until(lambda: get_status(f"http://127.0.0.1:{port}/admin/login/") == 200, deadline, "daphne")
+    with serving(server_env, port, "--web-processes", "2") as proc:
+        webs = [p for p in children_of(proc.pid) if "daphne" in cmdline(p) and "--fd" in cmdline(p)]
+        assert len(webs) == 2
         tree = descendants(proc.pid)
         assert all(get_status(f"http://127.0.0.1:{port}/admin/login/") == 200 for _ in range(20))
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         wait_until(lambda: not any(alive(p) for p in tree), time.monotonic() + 15, "every child to exit")
-    finally:
-        for pid in [proc.pid, *tree]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def test_a_port_in_use_is_refused_not_shared(tmp_path):
@@ -224,71 +238,30 @@ def test_a_burst_of_keep_alive_connections_is_spread_over_the_web_processes(serv
     processes by the kernel's SO_REUSEPORT hash (a shared socket had given 0/20 and 1/19).
     At least 3 each: a fair split fails that about once in 2,500 runs."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", "2"],
-        cwd=settings.BASE_DIR,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tree: list[int] = []
-    clients: list[socket.socket] = []
-    try:
-        deadline = time.monotonic() + DEADLINE
-        wait_until(lambda: get_status(f"http://127.0.0.1:{port}/admin/login/") == 200, deadline, "daphne")
+    with serving(server_env, port, "--web-processes", "2") as proc:
         webs = [p for p in children_of(proc.pid) if "daphne" in cmdline(p)]
-        tree = descendants(proc.pid)
         assert len(webs) == 2
         clients = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(20)]
-        for client in clients:
-            client.sendall(f"GET /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        for client in clients:  # answered (a process still starting answers when it is up)
-            assert client.recv(64).startswith(b"HTTP/1.1 200")
-        held = sorted(established_connections(pid, port) for pid in webs)
-        assert sum(held) == 20, held
-        assert held[0] >= 3, f"connections per web process: {held}"
-    finally:
-        for client in clients:
-            client.close()
-        proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        for pid in [proc.pid, *tree]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+            for client in clients:
+                client.sendall(f"GET /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            for client in clients:  # answered (a process still starting answers when it is up)
+                assert client.recv(64).startswith(b"HTTP/1.1 200")
+            held = sorted(established_connections(pid, port) for pid in webs)
+        finally:
+            for client in clients:
+                client.close()
+    assert sum(held) == 20, held
+    assert held[0] >= 3, f"connections per web process: {held}"
 
 
 def test_an_ipv6_host_gets_one_web_process_by_default(server_env, tmp_path):
     """daphne adopts IPv4 sockets only: the `auto` default must not make --host ::1 fail."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--host", "::1", "--port", str(port)],
-        cwd=settings.BASE_DIR,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tree: list[int] = []
-    try:
-        wait_until(lambda: get_status(f"http://[::1]:{port}/admin/login/") == 200, time.monotonic() + DEADLINE, "daphne")
-        tree = descendants(proc.pid)
+    with serving(server_env, free_port(), "--host", "::1", host="::1") as proc:
         webs = [p for p in children_of(proc.pid) if "daphne" in cmdline(p)]
         assert len(webs) == 1
         # ... and its settings know it (WEB_THREADS' default depends on the count)
         assert b"WEB_PROCESSES=1" in Path(f"/proc/{webs[0]}/environ").read_bytes().split(b"\0")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        for pid in [proc.pid, *tree]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def test_no_web_processes_is_refused(tmp_path):
