@@ -54,7 +54,28 @@ def _statement(key: tuple, build) -> str:
     return sql
 
 
-_OPERATORS = {"": "=", "gt": ">", "in": "IN"}
+def statement(key: tuple, build) -> str:
+    """A hot path's own statement text, built by `build()` once per process for `key` (a
+    shape: include everything the text depends on). Use quote() for names inside it."""
+    return _statement(("own", *key), build)
+
+
+def quote(name: str) -> str:
+    return _quote(name)
+
+
+def column(model, name: str) -> str:
+    """`"table"."column"` of a model's field, quoted."""
+    meta = model._meta
+    return f"{_quote(meta.db_table)}.{_quote(meta.get_field(name).column)}"
+
+
+def prepared(model, name: str, value):
+    """`value` as a query parameter for `model`'s field `name`, as the ORM would pass it."""
+    return model._meta.get_field(name).get_db_prep_value(value, connection)
+
+
+_OPERATORS = {"": "=", "gt": ">", "lt": "<", "in": "IN"}
 
 
 def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
@@ -170,22 +191,47 @@ def _converted(converters: list, values) -> list:
     return out
 
 
-def select_rows(model, fields: list[str], **lookups) -> list[tuple]:
-    """values_list(*fields) of the rows matching `lookups` (see _where), converted as the ORM would."""
+def select_rows(model, fields: list[str], for_update: bool = False, **lookups) -> list[tuple]:
+    """values_list(*fields) of the rows matching `lookups` (see _where), converted as the ORM
+    would; `for_update` locks them as select_for_update() does (where the database can)."""
     meta = model._meta
     model_fields = [meta.get_field(name) for name in fields]
     shape, params, where = _where(model, lookups)
+    for_update = for_update and connection.features.has_select_for_update
 
     def build() -> str:
         columns = ", ".join(f"{_quote(meta.db_table)}.{_quote(f.column)}" for f in model_fields)
-        return f"SELECT {columns} FROM {_quote(meta.db_table)} WHERE {where()}"
+        sql = f"SELECT {columns} FROM {_quote(meta.db_table)} WHERE {where()}"
+        return f"{sql} FOR UPDATE" if for_update else sql
 
-    sql = _statement(("select", model, tuple(fields), shape), build)
+    sql = _statement(("select", model, tuple(fields), shape, for_update), build)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     converters = _converters(model_fields)
     return [tuple(_converted(converters, row)) for row in rows]
+
+
+def update_rows(model, values: dict, increments: dict | None = None, **lookups) -> int:
+    """UPDATE the rows matching `lookups` (see _where): set `values` (field → plain value,
+    prepared by the field as .update() does) and add `increments` (field → number) to
+    columns in place; returns how many rows matched."""
+    meta = model._meta
+    increments = increments or {}
+    value_fields = [meta.get_field(name) for name in values]
+    shape, where_params, where = _where(model, lookups)
+
+    def build() -> str:
+        sets = [f"{_quote(f.column)} = %s" for f in value_fields]
+        sets += [f"{_quote(c)} = {_quote(c)} + %s" for c in (meta.get_field(n).column for n in increments)]
+        return f"UPDATE {_quote(meta.db_table)} SET {', '.join(sets)} WHERE {where()}"
+
+    sql = _statement(("update", model, tuple(values), tuple(increments), shape), build)
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(value_fields, values.values(), strict=True)]
+    params += [int(n) for n in increments.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + where_params)
+        return cursor.rowcount
 
 
 def exists(model, **lookups) -> bool:
@@ -207,13 +253,22 @@ def get_with_parent(model, parent: str, **equals):
     return found[0] if found else None
 
 
-def all_with_parent(model, parent: str, limit: int | None = None, **equals) -> list:
+def all_with_parent(
+    model, parent: str, limit: int | None = None, order_by: tuple = (), parent_fields: tuple | None = None, **equals
+) -> list:
     """The `model` rows matching `equals`, each with its foreign key `parent` loaded in
-    the same SELECT (like select_related); at most `limit` of them."""
+    the same SELECT (like select_related; a nullable key is an outer join and a row without
+    a parent gets None); at most `limit` of them, ordered by the fields `order_by`.
+    `parent_fields` names the parent's fields to load (the rest are deferred, as with
+    .defer()); all of them by default."""
     meta = model._meta
     fk = meta.get_field(parent)
     parent_model = fk.related_model
-    own, theirs = list(meta.concrete_fields), list(parent_model._meta.concrete_fields)
+    own = list(meta.concrete_fields)
+    theirs = list(parent_model._meta.concrete_fields)
+    if parent_fields is not None:
+        wanted = {parent_model._meta.pk.name, *parent_fields}
+        theirs = [f for f in theirs if f.name in wanted]
     shape, params, where = _where(model, equals)
 
     def build() -> str:
@@ -222,19 +277,27 @@ def all_with_parent(model, parent: str, limit: int | None = None, **equals) -> l
             [f"{table}.{_quote(f.column)}" for f in own] + [f"{parent_table}.{_quote(f.column)}" for f in theirs]
         )
         join = f"{table}.{_quote(fk.column)} = {parent_table}.{_quote(fk.target_field.column)}"
-        sql = f"SELECT {columns} FROM {table} INNER JOIN {parent_table} ON {join} WHERE {where()}"
+        kind = "LEFT OUTER JOIN" if fk.null else "INNER JOIN"
+        sql = f"SELECT {columns} FROM {table} {kind} {parent_table} ON {join} WHERE {where()}"
+        if order_by:
+            sql += " ORDER BY " + ", ".join(f"{table}.{_quote(meta.get_field(n).column)}" for n in order_by)
         return f"{sql} LIMIT {int(limit)}" if limit else sql
 
-    sql = _statement(("with_parent", model, parent, shape, limit), build)
+    key = ("with_parent", model, parent, shape, limit, tuple(order_by), tuple(f.name for f in theirs))
+    sql = _statement(key, build)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     own_names, their_names = [f.attname for f in own], [f.attname for f in theirs]
     own_converters, their_converters = _converters(own), _converters(theirs)
+    parent_pk = their_names.index(parent_model._meta.pk.attname)
     found = []
     for row in rows:
         obj = model.from_db(connection.alias, own_names, _converted(own_converters, row[: len(own)]))
-        related = parent_model.from_db(connection.alias, their_names, _converted(their_converters, row[len(own) :]))
+        values = row[len(own) :]
+        related = None
+        if values[parent_pk] is not None:
+            related = parent_model.from_db(connection.alias, their_names, _converted(their_converters, values))
         fk.set_cached_value(obj, related)
         found.append(obj)
     return found

@@ -8,7 +8,8 @@ Submitted → Delivered, or a failure word) is POSTed as the seed's
 
 - `on_status_changed` (connected in messaging.listeners, so on commit only) reads the
   changed messages that have a notify target in one query and queues one django-q2 task
-  per notification.
+  per notification. Changes whose writer already knows there is no target (no service, no
+  notify URL: `StatusChange.notify` False, as for every canonical-API message) cost no query.
 - `deliver()` makes one attempt through messaging.outbound (SSRF guard checked again on the
   resolved address at send time, timeouts, no redirects) and logs it as a WebhookAttempt
   with subscription=None; a failure records `next_attempt_at` on the ladder of webhook
@@ -49,7 +50,11 @@ RETRY_BATCH = 500
 
 def on_status_changed(changes: list[StatusChange], **kwargs) -> int:
     """Queue one notification per 002-visible status change; returns how many."""
-    visible = [c for c in changes if render.DELIVERY_STATUS.get(c.status, ("",))[0] not in ("", render.QUEUED_WORD)]
+    visible = [
+        c
+        for c in changes
+        if c.notify is not False and render.DELIVERY_STATUS.get(c.status, ("",))[0] not in ("", render.QUEUED_WORD)
+    ]
     if not visible:
         return 0
     messages = {

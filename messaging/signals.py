@@ -27,6 +27,9 @@ class StatusChange:
     status: str
     reason: str
     at: datetime
+    # Whether the message may have a seed-002 notify target (a service or a notify URL):
+    # False lets messaging.notify skip its query; None when the writer did not read it.
+    notify: bool | None = None
 
 
 @dataclass(frozen=True)

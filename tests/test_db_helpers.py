@@ -111,3 +111,49 @@ def test_insert_rows_can_skip_a_conflicting_row(db):
         ContactIdentifier, columns, [(workspace.id, second.id, "phonenumber", "+12015550100")], ignore_conflicts=True
     )
     assert list(ContactIdentifier.objects.values_list("contact_id", flat=True)) == [first.id]
+
+
+def test_all_with_parent_outer_joins_a_nullable_parent_orders_and_defers_like_the_orm(db):
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    contact = factories.create_contact(channel.workspace, phone="+12015550100", display_name="Ann")
+    later = factories.create_message(channel, contact, priority=5)
+    first = factories.create_message(channel, contact, priority=1)
+    orphan = factories.create_message(channel, None, priority=3)  # no contact: still loaded, with None
+    ids = [later.id, first.id, orphan.id]
+
+    got = sql.all_with_parent(
+        Message, "contact", order_by=("priority", "created_at", "id"), parent_fields=("opt_outs",), id__in=ids
+    )
+    orm = list(Message.objects.filter(id__in=ids).select_related("contact").order_by("priority", "created_at", "id"))
+    assert [m.id for m in got] == [m.id for m in orm] == [first.id, orphan.id, later.id]
+    assert [fields_of(m) for m in got] == [fields_of(m) for m in orm]
+    assert got[1].contact is None
+    assert got[0].contact.id == contact.id
+    assert got[0].contact.get_deferred_fields() >= {"display_name", "attributes"}  # not read
+    assert got[0].contact.display_name == "Ann"  # but loaded on access, as .defer() does
+
+
+def test_update_rows_sets_values_and_increments_counters_where_the_lookups_match(db):
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    a, b, c = (factories.create_message(channel, status="processing") for _ in range(3))
+    Message.objects.filter(pk=c.pk).update(status="sent")
+    at = timezone.now() + timedelta(minutes=1)
+
+    changed = sql.update_rows(
+        Message, {"reason": "retry", "claimed_at": at, "claimed_by": "w1"}, {"attempts": 2},
+        id__in=[a.id, b.id, c.id], status__in=["processing"],
+    )
+    assert changed == 2
+    rows = {m.id: (m.reason, m.claimed_at, m.claimed_by, m.attempts) for m in Message.objects.all()}
+    assert rows[a.id] == rows[b.id] == ("retry", at, "w1", 2)
+    assert rows[c.id] == ("", None, "", 0)  # status did not match: untouched
+
+
+def test_select_rows_for_update_reads_the_same_rows(db):
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    message = factories.create_message(channel, status="processing")
+    from django.db import transaction
+
+    with transaction.atomic():
+        rows = sql.select_rows(Message, ["id", "channel", "service"], for_update=True, id__in=[message.id])
+    assert rows == [(message.id, channel.id, None)]

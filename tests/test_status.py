@@ -32,3 +32,15 @@ def test_transition_many_moves_only_eligible_rows(sms_channel):
     b = factories.create_message(sms_channel, status=Status.CANCELED)
     moved = st.transition_many([a.id, b.id], Status.PROCESSING)
     assert moved == [a.id]
+
+
+def test_transition_many_sets_plain_values_and_says_so_for_an_expression(sms_channel):
+    import pytest
+    from django.db.models import F
+
+    msg = factories.create_message(sms_channel)
+    with pytest.raises(TypeError, match="attempts: transition_many sets plain values"):
+        st.transition_many([msg.id], Status.PROCESSING, attempts=F("attempts") + 1)
+    assert st.transition_many([msg.id], Status.PROCESSING, increments={"attempts": 2}, claimed_by="w") == [msg.id]
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts, msg.claimed_by) == (Status.PROCESSING, 2, "w")

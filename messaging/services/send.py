@@ -192,7 +192,9 @@ def accept_prepared(
         MessageEvent.objects.bulk_create(
             [MessageEvent(message_id=m.id, status=m.status, actor=actor[:ACTOR_MAX], at=now) for m in messages]
         )
-        publish_status_changes([StatusChange(m.id, workspace.id, m.channel_id, m.status, "", now) for m in messages])
+        publish_status_changes(
+            [StatusChange(m.id, workspace.id, m.channel_id, m.status, "", now, notify=_notify(m)) for m in messages]
+        )
         transaction.on_commit(lambda: dispatch.request_dispatch())
     return messages
 
@@ -287,7 +289,9 @@ def _accept(
                     MessageEvent, ["message", "status", "reason", "actor", "at"],
                     [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
                 )
-                publish_status_changes([StatusChange(m.id, workspace.id, channel.id, m.status, "", now) for m in messages])
+                publish_status_changes(
+                    [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages]
+                )
                 # Called by attribute on commit so the delivery engine's implementation is the one used.
                 # Not for a paused channel: a dispatcher would find nothing to send, and every send
                 # would wake one (resuming asks for a dispatch; the sweeper looks every ~30 s too).
@@ -306,6 +310,11 @@ def _accept(
         for message in messages:
             message._prefetched_objects_cache = {"tags": _no_tags()}
     return messages
+
+
+def _notify(message: Message) -> bool:
+    """Whether the message may have a seed-002 notify target (see messaging.notify)."""
+    return bool(message.service_id or message.notify_url)
 
 
 def _no_tags():

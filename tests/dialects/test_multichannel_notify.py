@@ -10,10 +10,15 @@ from django.utils import timezone
 from messaging import notify
 from messaging.models import Message, WebhookAttempt
 from messaging.services import status as st
+from messaging.services.send import accept_message
 from tests import factories
 from tests.webhooks.receiver import Receiver
 
 URL = "/resources/v1/messaging"
+CANONICAL = {
+    "receiver": {"contacts": [{"identifierKey": "phonenumber", "identifierValue": "+14155550101"}]},
+    "body": {"type": "text", "text": {"text": "hello"}},
+}
 
 
 # The receiver listens on 127.0.0.1 (receiver, allow_private, sync_tasks: tests/conftest.py).
@@ -136,3 +141,51 @@ def test_the_retry_sweep_is_scheduled_by_migrate(db):
     assert Schedule.objects.get(name=notify.SCHEDULE_NAME).func == "messaging.notify.retry_due_notifications"
     assert notify.ensure_schedule() is False
     assert Schedule.objects.filter(name=notify.SCHEDULE_NAME).count() == 1
+
+
+def test_status_changes_of_canonical_messages_cost_the_notify_listener_no_query(
+    workspace, sms_channel, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    # A message sent through the canonical API has no service and no notify URL: the status
+    # writer says so (StatusChange.notify), and the listener runs on every dispatched batch.
+    changed = []
+    with _captured_changes(changed), django_capture_on_commit_callbacks(execute=True):
+        message = accept_message(workspace, sms_channel, CANONICAL)
+    assert [c.notify for c in changed] == [False]
+    changed.clear()
+    with _captured_changes(changed), django_capture_on_commit_callbacks(execute=True):
+        st.transition_many([message.id], "processing", actor="test")
+        st.transition_many([message.id], "delivered", actor="test", via=["sent"])
+    assert [(c.status, c.notify) for c in changed] == [("processing", False), ("sent", False), ("delivered", False)]
+    with django_assert_num_queries(0):
+        assert notify.on_status_changed(changed) == 0
+
+
+def test_status_changes_of_002_messages_say_they_may_have_a_notify_target(
+    client, workspace, sms_channel, django_capture_on_commit_callbacks
+):
+    _, key = factories.create_service(workspace)
+    message = Message.objects.get(transid=send(client, key))
+    changed = []
+    with _captured_changes(changed), django_capture_on_commit_callbacks(execute=True):
+        st.transition_many([message.id], "processing", actor="test")
+    assert [c.notify for c in changed] == [True]
+
+
+class _captured_changes:
+    """Collects the StatusChanges published (on commit) while the block runs."""
+
+    def __init__(self, into: list):
+        self.into = into
+
+    def __enter__(self):
+        from messaging import signals
+
+        self._receiver = lambda changes, **kwargs: self.into.extend(changes)
+        signals.message_status_changed.connect(self._receiver, weak=False, dispatch_uid="test.capture")
+        return self
+
+    def __exit__(self, *exc):
+        from messaging import signals
+
+        signals.message_status_changed.disconnect(dispatch_uid="test.capture")
