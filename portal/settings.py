@@ -307,7 +307,7 @@ else:
 DISPATCH_BATCH_SIZE = envint("DISPATCH_BATCH_SIZE", 200, minimum=1)
 # While messages keep arriving, a dispatcher waits this long between partial batches so
 # the next claim takes more at once (0: claim again at once). See messaging/services/dispatch.py.
-DISPATCH_LINGER_MS = envint("DISPATCH_LINGER_MS", 50, minimum=0, maximum=1000)
+DISPATCH_LINGER_MS = envint("DISPATCH_LINGER_MS", 100, minimum=0, maximum=1000)
 DISPATCH_CLAIM_TIMEOUT = envint("DISPATCH_CLAIM_TIMEOUT", 300, minimum=10)
 DISPATCH_MAX_ATTEMPTS = envint("DISPATCH_MAX_ATTEMPTS", 3, minimum=1)
 DISPATCH_SIGNAL_TTL = envint("DISPATCH_SIGNAL_TTL", 30, minimum=1)  # a lost queued task is replaced after this

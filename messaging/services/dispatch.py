@@ -88,7 +88,7 @@ def _task_timeout() -> int:
 
 def linger_seconds() -> float:
     """Pause between partial batches while traffic flows (DISPATCH_LINGER_MS)."""
-    return int(_setting("DISPATCH_LINGER_MS", 50)) / 1000
+    return int(_setting("DISPATCH_LINGER_MS", 100)) / 1000
 
 
 def signal_ttl() -> int:
