@@ -277,6 +277,9 @@ LIVE_PUBLISH_COALESCE_MS = envint("LIVE_PUBLISH_COALESCE_MS", 50, minimum=0, max
 # AppFrame table the same way (messaging.connectors.app.relay). This is their period: the
 # added latency in the default set-up. Unused with REDIS_URL.
 LIVE_RELAY_INTERVAL_MS = envint("LIVE_RELAY_INTERVAL_MS", 50, minimum=10, maximum=10_000)
+# An open /ws/live/ socket checks this often that its access key, user, session and
+# memberships still hold, and closes (4401/4403) when they do not (messaging/live/consumer.py).
+LIVE_RECHECK_SECONDS = envint("LIVE_RECHECK_SECONDS", 10, minimum=1, maximum=3600)
 
 # --- django-q2 ------------------------------------------------------------------------
 # At-least-once: a task whose worker dies is handed out again after `retry` seconds, so

@@ -242,8 +242,14 @@
       var handler = handlers[frame.type];
       if (handler && frame.workspaceId === cfg.workspace) handler(frame);
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       if (socket !== ws || stopped) return;
+      if (event.code === 4401 || event.code === 4403) {
+        // Signed out, or access to this workspace withdrawn: reconnecting cannot help.
+        stopped = true;
+        setLive("ended", event.code === 4401 ? "Signed out: reload the page to sign in" : "No longer a member of this workspace");
+        return;
+      }
       var wait = Math.round(backoff * (0.75 + Math.random() * 0.5));
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       setLive("retrying", "Reconnecting in " + Math.max(1, Math.round(wait / 1000)) + " s");

@@ -8,6 +8,12 @@ workspace never reach it. `?workspace=<id>` narrows the socket to one of them (t
 dashboard uses it); asking for a workspace the caller cannot see is refused too.
 
 The socket is send-only: anything the client sends is ignored.
+
+Access is checked again every LIVE_RECHECK_SECONDS while the socket is open, so a revoked
+access key, a deactivated user, a signed-out session or a removed membership stops the
+stream within that time instead of at the next reconnect. The socket is then closed with
+4401 (the credential is no longer valid) or 4403 (it no longer covers a workspace the
+socket listens to); the portal stops reconnecting on either.
 """
 
 import asyncio
@@ -17,6 +23,8 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from messaging.auth import KeyUser, workspaces_for
 from messaging.live import relay
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 
 ACCESS_KEY_KEYWORD = "AccessKey"
 REJOIN_SECONDS = 3600
+CLOSE_CREDENTIAL_INVALID = 4401
+CLOSE_ACCESS_LOST = 4403
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -76,6 +86,40 @@ def _requested_workspace(scope) -> str | None:
         return ""
 
 
+def recheck_seconds() -> float:
+    return float(getattr(settings, "LIVE_RECHECK_SECONDS", 10))
+
+
+@database_sync_to_async
+def access_lost(user, session_key: str | None, workspace_ids: list[str]) -> int | None:
+    """The close code if `user` may no longer hear `workspace_ids`, else None."""
+    if isinstance(user, KeyUser):
+        if not AccessKey.objects.filter(pk=user.key.pk, active=True).exists():
+            return CLOSE_CREDENTIAL_INVALID
+        return None  # a key belongs to one workspace for good
+    fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+    if fresh is None:
+        return CLOSE_CREDENTIAL_INVALID
+    if session_key is not None and not _session_exists(session_key):
+        return CLOSE_CREDENTIAL_INVALID
+    allowed = {str(pk) for pk in workspaces_for(fresh).filter(pk__in=workspace_ids).values_list("pk", flat=True)}
+    return None if allowed >= set(workspace_ids) else CLOSE_ACCESS_LOST
+
+
+def _session_exists(session_key: str) -> bool:
+    from importlib import import_module
+
+    return import_module(settings.SESSION_ENGINE).SessionStore().exists(session_key)
+
+
+def _session_key(scope, user) -> str | None:
+    """The session a portal user's socket rides on (None for an access key)."""
+    if isinstance(user, KeyUser):
+        return None
+    session = scope.get("session")
+    return getattr(session, "session_key", None)
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = await authenticate(self.scope)
@@ -94,22 +138,36 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # In-memory layer: this process must relay changes other processes commit.
         await relay.register(self.channel_name)
         await self.accept()
-        self.rejoin_task = asyncio.ensure_future(self._rejoin_periodically())
+        self.watch_task = asyncio.ensure_future(self._watch(user, _session_key(self.scope, user), workspace_ids))
 
     async def _join(self) -> None:
         for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
 
-    async def _rejoin_periodically(self) -> None:
-        """Channel layers forget group members after `group_expiry` (a day); a dashboard
-        left open longer must not go quiet, so the socket renews its membership."""
+    async def _watch(self, user, session_key: str | None, workspace_ids: list[str]) -> None:
+        """While the socket is open: check access every LIVE_RECHECK_SECONDS (closing the
+        socket when it is gone) and renew the group membership every hour (channel layers
+        forget members after `group_expiry`, a day; a dashboard left open must not go quiet)."""
+        loop = asyncio.get_running_loop()
+        rejoin_at = loop.time() + REJOIN_SECONDS
         while True:
-            await asyncio.sleep(REJOIN_SECONDS)
-            await self._join()
+            await asyncio.sleep(recheck_seconds())
+            try:
+                code = await access_lost(user, session_key, workspace_ids)
+            except Exception:  # the database is away for a moment: keep the socket, check again
+                log.exception("live socket %s: access re-check failed", self.channel_name)
+                continue
+            if code is not None:
+                log.info("live socket %s closed (%s): access withdrawn", self.channel_name, code)
+                await self.close(code=code)
+                return
+            if loop.time() >= rejoin_at:
+                rejoin_at = loop.time() + REJOIN_SECONDS
+                await self._join()
 
     async def disconnect(self, code) -> None:
-        task = getattr(self, "rejoin_task", None)
-        if task is not None:
+        task = getattr(self, "watch_task", None)
+        if task is not None and task is not asyncio.current_task():
             task.cancel()
         relay.unregister(self.channel_name)
         for group in getattr(self, "live_groups", []):

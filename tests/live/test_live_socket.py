@@ -330,3 +330,63 @@ def test_a_big_commit_arrives_whole_in_few_channel_layer_events(two_workspaces, 
         assert group_sends == [500, 500, 200]  # 1,200 frames → 3 events of ≤ 500
 
     run(scenario)
+
+
+@database_sync_to_async
+def revoke(key_id):
+    from messaging.models import AccessKey
+
+    AccessKey.objects.filter(pk=key_id).update(active=False)
+
+
+async def closed_with(comm, timeout: float = 3) -> int:
+    """The close code the server sent, skipping any frames before it."""
+    while True:
+        out = await comm.receive_output(timeout=timeout)
+        if out["type"] == "websocket.close":
+            return out.get("code")
+
+
+def test_a_revoked_key_stops_the_stream_without_waiting_for_a_reconnect(two_workspaces, settings):
+    settings.LIVE_RECHECK_SECONDS = 0.2
+    ours, _ = two_workspaces
+    record, key = factories.create_access_key(ours.workspace, "viewer")
+
+    async def scenario():
+        comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=key_headers(key))
+        assert (await comm.connect())[0]
+        await move(ours, Status.PROCESSING)
+        assert (await comm.receive_json_from(timeout=2))["status"] == "processing"  # still allowed: it streams
+        assert await comm.receive_nothing(timeout=0.5)  # and is not closed while the key is valid
+        await revoke(record.pk)
+        assert await closed_with(comm) == 4401
+        await comm.wait()
+
+    run(scenario)
+
+
+def test_a_signed_out_session_or_removed_membership_closes_the_socket(two_workspaces, settings):
+    from django.contrib.sessions.models import Session
+
+    from messaging.models import Membership
+
+    settings.LIVE_RECHECK_SECONDS = 0.2
+    ours, _ = two_workspaces
+    ann = factories.create_user("ann", workspace=ours.workspace, role="viewer")
+    bob = factories.create_user("bob", workspace=ours.workspace, role="viewer")
+    ann_headers, bob_headers = session_headers(ann), session_headers(bob)
+
+    async def scenario():
+        ann_socket = WebsocketCommunicator(websocket_application, "/ws/live/", headers=ann_headers)
+        bob_socket = WebsocketCommunicator(websocket_application, "/ws/live/", headers=bob_headers)
+        assert (await ann_socket.connect())[0] and (await bob_socket.connect())[0]
+        sessions = await database_sync_to_async(list)(Session.objects.all())
+        ann_session = next(s for s in sessions if s.get_decoded().get("_auth_user_id") == str(ann.pk))
+        await database_sync_to_async(ann_session.delete)()  # ann signs out elsewhere
+        assert await closed_with(ann_socket) == 4401
+        await database_sync_to_async(Membership.objects.filter(user=bob).delete)()  # bob leaves the workspace
+        assert await closed_with(bob_socket) == 4403
+        await ann_socket.wait()
+        await bob_socket.wait()
+
+    run(scenario)

@@ -13,10 +13,12 @@ still be there at the end.
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from django.db import connection
 from playwright.sync_api import expect, sync_playwright
 from standardwebhooks import Webhook
 
@@ -145,3 +147,33 @@ def test_the_dashboard_updates_live_in_a_real_browser(server, tmp_path):
             browser.close()
     assert Channel.objects.get(pk=channel.pk).paused
     assert Conversation.objects.get(workspace=workspace).unread_count == 0
+
+
+def test_the_dashboard_says_so_and_stops_when_the_session_ends_elsewhere(transactional_db, tmp_path):
+    from django.contrib.sessions.models import Session
+
+    workspace = factories.create_workspace("Acme")
+    factories.create_user("ops", workspace=workspace, role="viewer")
+    with daphne(tmp_path, LIVE_RECHECK_SECONDS="1") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE)
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{base}/login/?next=/")
+            page.get_by_label("Username").fill("ops")
+            page.get_by_label("Password").fill("pw-123456789")
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(f"{base}/")
+            expect(page.locator("#live-state")).to_have_text("Live")
+
+            # Signed out from another tab, or by an admin (off this thread: Playwright's sync
+            # API runs an event loop here, where Django refuses database calls).
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(lambda: (Session.objects.all().delete(), connection.close())).result()
+
+            expect(page.locator("#live-state")).to_have_text("Signed out: reload the page to sign in")
+            expect(page.locator("#live-state")).to_have_attribute("data-state", "ended")
+            page.wait_for_timeout(2500)  # it does not try again
+            expect(page.locator("#live-state")).to_have_text("Signed out: reload the page to sign in")
+        finally:
+            browser.close()
