@@ -33,6 +33,16 @@ class Forbidden(DomainError):
     code = "Forbidden"
 
 
+class TooManyAttempts(DomainError):
+    """A limit on attempts is used up for now; `retry_after` seconds until it frees up."""
+
+    code = "TooManyAttempts"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Inactive(DomainError):
     """The service or channel exists but is switched off."""
 

@@ -324,7 +324,10 @@ OUTBOUND_HTTP_TIMEOUT = envint("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
 # app user and per API key (code 98 beyond them), auth-token lifetime, largest body.
 USER_API_RATE = envstr("USER_API_RATE", "120/min")
 USER_API_KEY_RATE = envstr("USER_API_KEY_RATE", "1200/min")
-for _name in ("USER_API_RATE", "USER_API_KEY_RATE"):
+# Wrong passwords per app user (003 login, 004 polling) before the account refuses every
+# password until the window ends (messaging/services/passwords.py).
+APP_USER_PASSWORD_FAILURES = envstr("APP_USER_PASSWORD_FAILURES", "10/hour")
+for _name in ("USER_API_RATE", "USER_API_KEY_RATE", "APP_USER_PASSWORD_FAILURES"):
     _count, _, _unit = globals()[_name].partition("/")
     if not _count.strip().isdigit() or int(_count) < 1 or _unit.strip() not in ("sec", "min", "hour", "day"):
         raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must look like 120/min (sec, min, hour or day)")

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from messaging.errors import Forbidden, Inactive, NotFound, ValidationFailed
 from messaging.models import AppUser, Conversation, Direction, Message, Service
+from messaging.services import passwords
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_SETTLE_SECONDS = 2
@@ -108,11 +109,12 @@ def authenticate(username: str, password: str, api_key: str = "") -> AppUser:
     """The app user these credentials open; raises one of the errors above.
 
     The password is checked before the account state, so blocked/not-activated is only
-    revealed to someone who knows the password. Django's check_password is the cost of
-    each attempt (a slow hash, constant-time comparison); there is no separate throttle.
+    revealed to someone who knows the password. Wrong passwords are limited per user
+    (messaging.services.passwords): beyond the limit every attempt is refused with
+    TooManyAttempts (status 4, account blocked) until the window ends.
     """
     user = _find_user(username, api_key)
-    if not user.check_password(password):
+    if not passwords.verify(user, password):
         raise AuthenticationFailed(
             "password: does not match the user's password", {"password": ["does not match"]}
         )

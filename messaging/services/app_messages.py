@@ -50,6 +50,7 @@ from messaging.models import (
     Status,
     Workspace,
 )
+from messaging.services import passwords
 from messaging.services import send as send_service
 from messaging.services import status as st
 from messaging.services.contacts import get_or_create_by_identifier
@@ -118,7 +119,7 @@ def login(service: Service, username: str, password: str, device_id: str = "") -
     if user is None:
         make_password(password)  # same work as a real check, so timing tells no usernames
         raise Denied("Wrong username or password.")
-    if not user.check_password(password):
+    if not passwords.verify(user, password):
         raise Denied("Wrong username or password.")
     _check_account(user)
     now = timezone.now()

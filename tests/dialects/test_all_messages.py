@@ -354,6 +354,27 @@ def test_a_blocked_account_is_status_4(client, user, seed_data):
     assert poll(client, password="wrong")["status"] == 3
 
 
+def test_wrong_passwords_block_the_account_for_the_rest_of_the_window(client, workspace, user, seed_data, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.models import RateCounter
+
+    settings.APP_USER_PASSWORD_FAILURES = "3/hour"
+    for _ in range(3):
+        assert poll(client, password="guess")["status"] == 3
+    # Refused unchecked, right password or not, saying for how long.
+    for password in (PASSWORD, "guess"):
+        body = poll(client, password=password)
+        assert body["status"] == 4
+        assert body["message"].startswith("too many wrong passwords for '1234321@reseller' (limit 3/hour); try again in")
+    factories.create_app_user(workspace, "other@reseller", PASSWORD)
+    assert poll(client, username="other@reseller")["status"] == 0  # nobody else is held back
+    RateCounter.objects.filter(key__startswith="password:").update(window_start=timezone.now() - timedelta(hours=2))
+    assert poll(client)["status"] == 0  # the next window
+
+
 def test_an_unknown_user_is_status_200(client, user):
     body = poll(client, username="nobody@reseller")
 
@@ -518,11 +539,12 @@ def test_a_page_costs_constant_queries(client, workspace, user, django_assert_nu
         for i in range(300)
     )
 
-    # user, page of messages, the peers' msisdns — the same for 100 rows as for 10.
-    with django_assert_num_queries(3):
+    # user, wrong-password counter, page of messages, the peers' msisdns — the same for 100
+    # rows as for 10.
+    with django_assert_num_queries(4):
         body = poll(client)
     assert len(body["incomingMessages"]) == 100 and body["hasMoreMessages"] is True
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         body = poll(client, since=str(SINCE + 289))
     assert len(body["incomingMessages"]) == 10 and body["hasMoreMessages"] is False
 

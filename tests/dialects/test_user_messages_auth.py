@@ -199,3 +199,21 @@ def test_login_attempts_per_username_are_limited(s, settings):
         assert api.post("login", {"username": "alice", "password": "guess"}).error() == (403, 97)
     assert api.post("login", {"username": "alice", "password": "secret-pw"}).error() == (429, 98)
     assert api.post("login", {"username": "carol", "password": "secret-pw"}).ok
+
+
+def test_wrong_passwords_lock_the_login_for_the_rest_of_the_window(s, settings):
+    from messaging.models import RateCounter
+
+    settings.APP_USER_PASSWORD_FAILURES = "3/hour"
+    api = UserApi(s.key)
+    for _ in range(3):
+        assert api.post("login", {"username": "alice", "password": "guess"}).error() == (403, 97)
+    # The fourth try is refused unchecked, even with the right password, and says for how long.
+    locked = api.post("login", {"username": "alice", "password": "secret-pw"})
+    assert locked.error() == (429, 98)
+    assert "too many wrong passwords for 'alice' (limit 3/hour)" in locked["errorMessage"]
+    assert 1 <= int(locked.http["Retry-After"]) <= 3600
+    assert not AppAuthToken.objects.filter(app_user=s.alice).exists()
+    assert api.post("login", {"username": "carol", "password": "secret-pw"}).ok  # others are not held back
+    RateCounter.objects.filter(key__startswith="password:").update(window_start=timezone.now() - timedelta(hours=2))
+    assert api.post("login", {"username": "alice", "password": "secret-pw"}).ok  # the next window

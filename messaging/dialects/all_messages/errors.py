@@ -7,7 +7,7 @@ this API read the status, not the HTTP code. An error answers
 
 import logging
 
-from messaging.errors import DomainError, Inactive, NotFound, ValidationFailed
+from messaging.errors import DomainError, Inactive, NotFound, TooManyAttempts, ValidationFailed
 from messaging.services.all_messages import (
     AccountBlocked,
     AccountNotActivated,
@@ -33,6 +33,7 @@ _STATUS_OF: list[tuple[type[DomainError], int]] = [
     (ValidationFailed, INVALID_VALUE),
     (AuthenticationFailed, AUTHENTICATION_FAILED),
     (AccountBlocked, ACCOUNT_BLOCKED),
+    (TooManyAttempts, ACCOUNT_BLOCKED),  # wrong-password limit: blocked for a while
     (AccountNotActivated, ACCOUNT_NOT_ACTIVATED),
     (Inactive, ACCOUNT_NOT_ACTIVATED),
     (NotFound, USER_DOES_NOT_EXIST),

@@ -17,7 +17,15 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 
-from messaging.errors import Conflict, DomainError, Forbidden, Inactive, NotFound, ValidationFailed
+from messaging.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Inactive,
+    NotFound,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from messaging.services.app_messages import InvalidToken, MsisdnRequired, UnknownDevice
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,7 @@ HTTP_STATUS = {
 
 # First match wins, so subclasses come before their bases.
 DOMAIN_CODES: list[tuple[type[Exception], int]] = [
+    (TooManyAttempts, TOO_MANY_REQUESTS),
     (InvalidToken, INVALID_TOKEN),
     (UnknownDevice, INVALID_DEVICE),
     (MsisdnRequired, MSISDN_REQUIRED),
@@ -80,7 +89,7 @@ def to_api_error(exc: Exception) -> UserApiError:
     if isinstance(exc, DomainError):
         for kind, code in DOMAIN_CODES:
             if isinstance(exc, kind):
-                return UserApiError(code, exc.message)
+                return UserApiError(code, exc.message, retry_after=getattr(exc, "retry_after", None))
         return UserApiError(DENIED, exc.message)
     if isinstance(exc, OperationalError | InterfaceError):
         log.error("user API: database unavailable: %s", exc)
