@@ -332,6 +332,8 @@ for _name in ("USER_API_RATE", "USER_API_KEY_RATE", "APP_USER_PASSWORD_FAILURES"
     if not _count.strip().isdigit() or int(_count) < 1 or _unit.strip() not in ("sec", "min", "hour", "day"):
         raise ImproperlyConfigured(f"{_name}={globals()[_name]!r} must look like 120/min (sec, min, hour or day)")
 USER_API_TOKEN_TTL_SECONDS = envint("USER_API_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60)
+# At most this many changes per `message/sync` answer (`hasMore` says when more remain).
+USER_API_SYNC_PAGE_SIZE = envint("USER_API_SYNC_PAGE_SIZE", 500, minimum=1, maximum=10_000)
 USER_API_MAX_BODY_BYTES = envint("USER_API_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 
 # All messages (seed 004): page size, and how long a brand-new message is held back so a

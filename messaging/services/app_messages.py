@@ -362,6 +362,11 @@ class SyncResult:
     messages: list[Message]
     deleted_ids: list[str]
     at: datetime
+    has_more: bool = False
+
+
+def sync_page_size() -> int:
+    return int(getattr(settings, "USER_API_SYNC_PAGE_SIZE", 500))
 
 
 def sync(user: AppUser, device_id: str, since: datetime | None = None) -> SyncResult:
@@ -371,6 +376,12 @@ def sync(user: AppUser, device_id: str, since: datetime | None = None) -> SyncRe
     The first sync of a device (no last sync, no `since`) gets every live message and no
     deletions. `syncTimestamp` is the sync's time in whole seconds; a `since` given back
     is inclusive, so a change in that same second is repeated rather than missed.
+
+    Changes come oldest first, at most USER_API_SYNC_PAGE_SIZE of them (changes made at the
+    same instant as the last one are kept together, so a page may run past the size). When
+    more remain, `has_more` is set and the device's sync is remembered as of the last change
+    returned, so the next sync continues from there: a client that ignores `hasMore` still
+    gets everything, one sync later.
     """
     device = AppDevice.objects.filter(app_user=user, device_id=device_id).first()
     if device is None:
@@ -382,12 +393,25 @@ def sync(user: AppUser, device_id: str, since: datetime | None = None) -> SyncRe
     elif device.last_sync_at is not None:
         cutoff_q = Q(updated_at__gt=device.last_sync_at)
     first = since is None and device.last_sync_at is None
-    rows = Message.objects.filter(workspace_id=user.workspace_id, conversation__app_users=user, updated_at__lte=now)
-    changed = list(rows.filter(cutoff_q).select_related("conversation").order_by("created_at", "id"))
+    rows = (
+        Message.objects.filter(workspace_id=user.workspace_id, conversation__app_users=user, updated_at__lte=now)
+        .filter(cutoff_q)
+        .select_related("conversation")
+        .order_by("updated_at", "id")
+    )
+    size = sync_page_size()
+    changed = list(rows[:size])
+    synced_to, has_more = now, False
+    if len(changed) == size:
+        last = changed[-1]
+        changed += rows.filter(updated_at=last.updated_at, id__gt=last.id)  # the same instant, whole
+        has_more = rows.filter(updated_at__gt=last.updated_at).exists()
+        if has_more:
+            synced_to = last.updated_at
     live = [m for m in changed if not (m.deleted or m.conversation.deleted)]
     gone = [] if first else [str(m.id) for m in changed if m.deleted or m.conversation.deleted]
-    AppDevice.objects.filter(pk=device.pk).update(last_sync_at=now)
-    return SyncResult(messages=live, deleted_ids=gone, at=now)
+    AppDevice.objects.filter(pk=device.pk).update(last_sync_at=synced_to)
+    return SyncResult(messages=live, deleted_ids=gone, at=synced_to, has_more=has_more)
 
 
 # --- writing messages ---------------------------------------------------------------------------------

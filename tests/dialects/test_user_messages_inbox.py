@@ -330,7 +330,7 @@ def test_sync_returns_changes_and_deletions_since_the_devices_last_sync(s):
     assert AppDevice.objects.get(device_id="phone-1").last_sync_at is not None
 
     again = alice.post("message/sync", {"deviceId": "phone-1"})
-    assert again["messages"] == [] and again["deletedMessageIds"] == []
+    assert again["messages"] == [] and again["deletedMessageIds"] == [] and again["hasMore"] is False
 
     new = send(alice, "bob@example.com", "two")
     alice.post("message/delete", {"messageId": first_msg["messageId"]})
@@ -342,6 +342,25 @@ def test_sync_returns_changes_and_deletions_since_the_devices_last_sync(s):
     replay = alice.post("message/sync", {"deviceId": "phone-1", "since": first["syncTimestamp"]})
     assert new["messageId"] in [m["messageId"] for m in replay["messages"]]
     assert replay["deletedMessageIds"] == [first_msg["messageId"]]
+
+
+def test_sync_comes_in_pages_that_keep_one_instant_together_and_miss_nothing(s, settings):
+    settings.USER_API_SYNC_PAGE_SIZE = 2
+    alice = s.api("alice", device_id="phone-1")
+    sent = [send(alice, "carol", f"m{i}")["messageId"] for i in range(5)]
+    # m2 and m3 changed at the same instant: they must land on the same page.
+    same = Message.objects.get(pk=sent[2]).updated_at
+    Message.objects.filter(pk=sent[3]).update(updated_at=same)
+
+    pages = []
+    for _ in range(4):
+        page = alice.post("message/sync", {"deviceId": "phone-1"})
+        assert page.ok, page.data
+        pages.append((sorted(m["text"] for m in page["messages"]), page["hasMore"]))  # one instant: any order
+        if not page["hasMore"]:
+            break
+    assert pages == [(["m0", "m1"], True), (["m2", "m3"], True), (["m4"], False)]
+    assert alice.post("message/sync", {"deviceId": "phone-1"})["messages"] == []  # nothing twice
 
 
 def test_sync_of_an_unknown_device_is_105(s):

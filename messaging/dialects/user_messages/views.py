@@ -183,6 +183,7 @@ def message_sync(call: Call) -> dict:
         "messages": _messages(result.messages, call.user),
         "deletedMessageIds": result.deleted_ids,
         "syncTimestamp": inbox.epoch(result.at),
+        "hasMore": result.has_more,
     }
 
 
