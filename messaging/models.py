@@ -413,6 +413,9 @@ class Conversation(models.Model):
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
     endpoint = models.ForeignKey(MessagingEndpoint, null=True, blank=True, on_delete=models.SET_NULL)
     external_id = models.CharField(max_length=200, blank=True, help_text="Id reported by the device")
+    thread = models.CharField(
+        max_length=200, blank=True, help_text="The seed-002 appmessaging thread_id this app conversation is for"
+    )
     participants = models.ManyToManyField(Contact, blank=True, related_name="conversations")
     app_users = models.ManyToManyField(AppUser, blank=True, related_name="conversations")
     unread_count = models.PositiveIntegerField(default=0)

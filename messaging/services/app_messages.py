@@ -612,7 +612,7 @@ def deliver_to_app_user(origin: Message) -> tuple[str, str]:
         _lock_users([user])
         if Message.objects.filter(origin=origin, conversation__app_users=user).exists():
             return Status.SENT, ""  # a retried batch: the copy is already in the inbox
-        conversation = _channel_conversation(user, origin.channel, now)
+        conversation = _channel_conversation(user, origin.channel, now, thread=_thread_of(origin))
         name = _identity(origin.sender or {}) or (origin.channel.name if origin.channel_id else "")
         copy = _store_incoming(
             user, conversation, sender={"name": name}, body=origin.body, contact=None, at=now, now=now,
@@ -683,14 +683,25 @@ def _conversation_with(owner: AppUser, contact: Contact, channel: Channel | None
     return conversation
 
 
-def _channel_conversation(owner: AppUser, channel: Channel | None, at: datetime) -> Conversation:
-    """The owner's conversation with an app channel (no contact: the business speaks)."""
+def _thread_of(message: Message) -> str:
+    """The seed-002 `thread_id` an appmessaging message belongs to ('' for none)."""
+    app = (message.body or {}).get("appmessaging") if isinstance(message.body, dict) else None
+    thread = app.get("thread_id") if isinstance(app, dict) else None
+    return str(thread)[:200] if thread else ""
+
+
+def _channel_conversation(owner: AppUser, channel: Channel | None, at: datetime, thread: str = "") -> Conversation:
+    """The owner's conversation with an app channel (no contact: the business speaks): one
+    per 002 `thread_id`, and one for the channel's messages without a thread."""
     conversation = (
-        conversations_of(owner).filter(channel=channel, participants__isnull=True).order_by("-updated_at").first()
+        conversations_of(owner)
+        .filter(channel=channel, participants__isnull=True, thread=thread)
+        .order_by("-updated_at")
+        .first()
     )
     if conversation is None:
         conversation = Conversation.objects.create(
-            workspace_id=owner.workspace_id, channel=channel, created_at=at, updated_at=at
+            workspace_id=owner.workspace_id, channel=channel, thread=thread, created_at=at, updated_at=at
         )
         conversation.app_users.add(owner)
     return conversation

@@ -409,3 +409,39 @@ def test_an_appmessaging_destination_reaches_the_app_users_inbox(
     outcome = {m.receiver["contacts"][0]["identifierValue"]: (m.status, m.reason) for m in Message.objects.all()}
     assert outcome["1001"][0] in ("sent", "delivered")  # in the user's inbox (delivered once the app reports)
     assert outcome["nobody"] == ("sending_failed", "app: no app user 'nobody' in this workspace")
+
+
+def test_appmessaging_threads_get_a_conversation_each(client, workspace, monkeypatch, django_capture_on_commit_callbacks):
+    from django_q.conf import Conf
+
+    from messaging.models import Conversation
+
+    monkeypatch.setattr(Conf, "SYNC", True)  # dispatch runs inline on commit
+    channel = factories.create_channel(workspace, "appmessaging", "app", name="App inbox")
+    user = factories.create_app_user(workspace, username="1001")
+    _, key = factories.create_service(workspace)
+
+    def send(text: str, thread_id: str | None) -> None:
+        block = {"message": {"text": text}, "thread_type": "conversation", "thread_title": "Orders"}
+        if thread_id is not None:
+            block["thread_id"] = thread_id
+        body = {"deliverychannel": "appmessaging", "channels": {"appmessaging": block},
+                "destination": [{"customerid": ["1001"]}]}
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post(client, key, body)[0] == 202
+
+    send("order 1 shipped", "order-1")
+    send("order 2 shipped", "order-2")
+    send("order 1 delivered", "order-1")
+    send("welcome", None)
+    send("tips", None)
+
+    threads = {
+        c.thread: sorted(c.messages.values_list("body__appmessaging__text", flat=True))
+        for c in Conversation.objects.filter(app_users=user, channel=channel)
+    }
+    assert threads == {
+        "order-1": ["order 1 delivered", "order 1 shipped"],
+        "order-2": ["order 2 shipped"],
+        "": ["tips", "welcome"],
+    }
