@@ -1,6 +1,7 @@
 """Database tuning that is no business of any one service (connected in messaging.listeners)."""
 
 import sqlite3
+from contextlib import contextmanager
 
 from django.db import connection
 from django.db.models.constants import OnConflict
@@ -26,6 +27,22 @@ def use_sqlite_variable_limit(sender, connection, **kwargs) -> None:
 # models' own metadata (table and column names), and convert values both ways through
 # the fields themselves (get_db_prep_* going in, the backend's and the field's db
 # converters coming out), so rows are stored and read exactly as the ORM would.
+
+
+@contextmanager
+def pipelined():
+    """On PostgreSQL, the statements run inside go to the server without waiting for each
+    one's answer (psycopg's pipeline mode): a transaction's inserts cost one round trip,
+    at the end of the block, instead of one each. Reading a result inside the block waits
+    for what was sent before it, so reads stay correct, just not pipelined. An error is
+    raised at the latest at the end of the block, as Django's exception (IntegrityError...).
+    Elsewhere (SQLite: no round trips) it does nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 def writes_are_serialized() -> bool:
@@ -215,7 +232,7 @@ def select_rows(model, fields: list[str], for_update: bool = False, **lookups) -
 def update_rows(model, values: dict, increments: dict | None = None, **lookups) -> int:
     """UPDATE the rows matching `lookups` (see _where): set `values` (field → plain value,
     prepared by the field as .update() does) and add `increments` (field → number) to
-    columns in place; returns how many rows matched."""
+    columns in place; returns how many rows matched (-1 inside pipelined(): not known yet)."""
     meta = model._meta
     increments = increments or {}
     value_fields = [meta.get_field(name) for name in values]

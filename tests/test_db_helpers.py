@@ -157,3 +157,20 @@ def test_select_rows_for_update_reads_the_same_rows(db):
     with transaction.atomic():
         rows = sql.select_rows(Message, ["id", "channel", "service"], for_update=True, id__in=[message.id])
     assert rows == [(message.id, channel.id, None)]
+
+
+def test_pipelined_writes_land_and_a_failure_is_djangos_integrity_error(db):
+    import pytest
+    from django.db import IntegrityError, transaction
+
+    workspace = factories.create_workspace("Acme")
+    contact = Contact.objects.create(workspace=workspace)
+    columns = ["workspace", "contact", "key", "value"]
+    with transaction.atomic(), sql.pipelined():
+        sql.insert_rows(ContactIdentifier, columns, [(workspace.id, contact.id, "phonenumber", "+12015550100")])
+        sql.insert_rows(ContactIdentifier, columns, [(workspace.id, contact.id, "emailaddress", "a@example.com")])
+    assert ContactIdentifier.objects.filter(contact=contact).count() == 2
+
+    with pytest.raises(IntegrityError), transaction.atomic(), sql.pipelined():  # on PostgreSQL: raised at the end
+        sql.insert_rows(ContactIdentifier, columns, [(workspace.id, contact.id, "phonenumber", "+12015550100")])
+    assert ContactIdentifier.objects.filter(contact=contact).count() == 2  # rolled back, still usable

@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from messaging.db import insert_instances, insert_rows
+from messaging.db import insert_instances, insert_rows, pipelined
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
 from messaging.models import (
     Channel,
@@ -281,14 +281,15 @@ def _accept(
         short_links = smartlinks.prepare_canonical(workspace, messages, now)
         try:
             with transaction.atomic():
-                _create_receivers(workspace, prepared)
-                insert_instances(messages)
-                ShortLink.objects.bulk_create(short_links)
-                _link(workspace, prepared)
-                insert_rows(
-                    MessageEvent, ["message", "status", "reason", "actor", "at"],
-                    [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
-                )
+                with pipelined():  # PostgreSQL: the inserts in one round trip
+                    _create_receivers(workspace, prepared)
+                    insert_instances(messages)
+                    ShortLink.objects.bulk_create(short_links)
+                    _link(workspace, prepared)
+                    insert_rows(
+                        MessageEvent, ["message", "status", "reason", "actor", "at"],
+                        [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
+                    )
                 publish_status_changes(
                     [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages]
                 )

@@ -119,18 +119,19 @@ def transition_many(
         if not movable:
             return []
         moved_ids = [row[0] for row in movable]
-        db.update_rows(
-            Message,
-            {"status": status, "reason": reason[:500], "last_status_at": at, "updated_at": at, **extra},
-            increments,
-            id__in=moved_ids,
-            status__in=allowed,
-        )
         changes = []
-        for step in path:
-            step_reason = reason if step == status else ""
-            insert_events(moved_ids, step, step_reason, actor, at)
-            changes += [_change(row, step, step_reason, at) for row in movable]
+        with db.pipelined():  # PostgreSQL: the update and the events in one round trip
+            db.update_rows(
+                Message,
+                {"status": status, "reason": reason[:500], "last_status_at": at, "updated_at": at, **extra},
+                increments,
+                id__in=moved_ids,
+                status__in=allowed,
+            )
+            for step in path:
+                step_reason = reason if step == status else ""
+                insert_events(moved_ids, step, step_reason, actor, at)
+                changes += [_change(row, step, step_reason, at) for row in movable]
         publish_status_changes(changes)
     return moved_ids
 
