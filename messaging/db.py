@@ -95,6 +95,14 @@ def prepared(model, name: str, value):
 _OPERATORS = {"": "=", "gt": ">", "lt": "<", "in": "IN"}
 
 
+def in_list_size(count: int) -> int:
+    """How many placeholders an IN list of `count` values gets: the next power of two, the
+    rest filled with a repeat of the last value. Statement texts are cached per shape, so
+    exact lengths would keep one text per length ever seen (the sweeper alone passes up to
+    10,000 ids); this way there are at most ~15 per statement."""
+    return 1 << max(count - 1, 0).bit_length()
+
+
 def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
     """(shape, params, build) of `WHERE a = %s AND b > %s AND c IN (%s, %s)` for lookups
     field=value, field__gt=value, field__in=[values] (AND-ed), values prepared by the fields.
@@ -108,8 +116,10 @@ def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
             values = list(value)
             if not values:
                 raise ValueError(f"{lookup}: an empty list matches nothing; check before querying")
-            shape.append((name, op, len(values)))
+            size = in_list_size(len(values))
+            shape.append((name, op, size))
             params.extend(field.get_db_prep_value(field.to_python(v), connection) for v in values)
+            params.extend([params[-1]] * (size - len(values)))  # a repeated value changes no IN
         else:
             shape.append((name, op, 1))
             params.append(field.get_db_prep_value(field.to_python(value), connection))

@@ -174,3 +174,14 @@ def test_pipelined_writes_land_and_a_failure_is_djangos_integrity_error(db):
     with pytest.raises(IntegrityError), transaction.atomic(), sql.pipelined():  # on PostgreSQL: raised at the end
         sql.insert_rows(ContactIdentifier, columns, [(workspace.id, contact.id, "phonenumber", "+12015550100")])
     assert ContactIdentifier.objects.filter(contact=contact).count() == 2  # rolled back, still usable
+
+
+def test_in_lists_share_a_statement_text_per_power_of_two(db):
+    assert [sql.in_list_size(n) for n in (1, 2, 3, 4, 5, 8, 9, 1000)] == [1, 2, 4, 4, 8, 8, 16, 1024]
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    messages = [factories.create_message(channel) for _ in range(5)]
+    before = len(sql._statements)
+    for n in (3, 4):  # both padded to 4 placeholders: one text
+        got = sql.select_rows(Message, ["id"], id__in=[m.id for m in messages[:n]])
+        assert sorted(r[0] for r in got) == sorted(m.id for m in messages[:n])
+    assert len(sql._statements) == before + 1

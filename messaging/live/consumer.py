@@ -10,21 +10,25 @@ dashboard uses it); asking for a workspace the caller cannot see is refused too.
 The socket is send-only: anything the client sends is ignored.
 
 Access is checked again every LIVE_RECHECK_SECONDS while the socket is open, so a revoked
-access key, a deactivated user, a signed-out session or a removed membership stops the
-stream within that time instead of at the next reconnect. The socket is then closed with
-4401 (the credential is no longer valid) or 4403 (it no longer covers a workspace the
-socket listens to); the portal stops reconnecting on either.
+access key, a deactivated user, a signed-out, expired or password-changed session or a
+removed membership stops the stream within that time instead of at the next reconnect.
+The socket is then closed with 4401 (the credential is no longer valid) or 4403 (it no
+longer covers a workspace the socket listens to); the portal stops reconnecting on
+either. If the check itself fails three times in a row (database away) the socket closes
+with 1011, so it is never left streaming unchecked; the client reconnects and is checked.
 """
 
 import asyncio
 import logging
 import uuid
+from importlib import import_module
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
 
 from messaging.auth import KeyUser, workspaces_for
 from messaging.live import relay
@@ -37,6 +41,8 @@ ACCESS_KEY_KEYWORD = "AccessKey"
 REJOIN_SECONDS = 3600
 CLOSE_CREDENTIAL_INVALID = 4401
 CLOSE_ACCESS_LOST = 4403
+CLOSE_CHECK_FAILED = 1011  # "internal error": the client may reconnect (and be checked then)
+MAX_CHECK_FAILURES = 3
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -100,16 +106,20 @@ def access_lost(user, session_key: str | None, workspace_ids: list[str]) -> int 
     fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
     if fresh is None:
         return CLOSE_CREDENTIAL_INVALID
-    if session_key is not None and not _session_exists(session_key):
+    if session_key is not None and not _session_still_signs_in(session_key, fresh):
         return CLOSE_CREDENTIAL_INVALID
     allowed = {str(pk) for pk in workspaces_for(fresh).filter(pk__in=workspace_ids).values_list("pk", flat=True)}
     return None if allowed >= set(workspace_ids) else CLOSE_ACCESS_LOST
 
 
-def _session_exists(session_key: str) -> bool:
-    from importlib import import_module
-
-    return import_module(settings.SESSION_ENGINE).SessionStore().exists(session_key)
+def _session_still_signs_in(session_key: str, user) -> bool:
+    """Whether the session still signs `user` in, as Django checks it on every request: not
+    expired or deleted, the same user, and the same password (its session hash)."""
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()  # {} if expired/gone
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False
+    stored = data.get(HASH_SESSION_KEY)
+    return bool(stored) and constant_time_compare(stored, user.get_session_auth_hash())
 
 
 def _session_key(scope, user) -> str | None:
@@ -150,25 +160,41 @@ class LiveConsumer(AsyncWebsocketConsumer):
         forget members after `group_expiry`, a day; a dashboard left open must not go quiet)."""
         loop = asyncio.get_running_loop()
         rejoin_at = loop.time() + REJOIN_SECONDS
+        failures = 0
         while True:
             await asyncio.sleep(recheck_seconds())
             try:
                 code = await access_lost(user, session_key, workspace_ids)
-            except Exception:  # the database is away for a moment: keep the socket, check again
-                log.exception("live socket %s: access re-check failed", self.channel_name)
-                continue
+                failures = 0
+                if code is None and loop.time() >= rejoin_at:
+                    rejoin_at = loop.time() + REJOIN_SECONDS
+                    await self._join()
+            except Exception:
+                # The database or layer is away for a moment: keep the socket and check
+                # again, but not unchecked for long.
+                failures += 1
+                log.exception("live socket %s: access re-check failed (%d in a row)", self.channel_name, failures)
+                if failures < MAX_CHECK_FAILURES:
+                    continue
+                code = CLOSE_CHECK_FAILED
             if code is not None:
-                log.info("live socket %s closed (%s): access withdrawn", self.channel_name, code)
+                log.info("live socket %s closed (%s): access withdrawn or not checkable", self.channel_name, code)
                 await self.close(code=code)
                 return
-            if loop.time() >= rejoin_at:
-                rejoin_at = loop.time() + REJOIN_SECONDS
-                await self._join()
 
-    async def disconnect(self, code) -> None:
+    async def __call__(self, scope, receive, send):
+        try:
+            return await super().__call__(scope, receive, send)
+        finally:  # however the consumer ends (a failed send included), the checks stop with it
+            self._stop_watch()
+
+    def _stop_watch(self) -> None:
         task = getattr(self, "watch_task", None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+
+    async def disconnect(self, code) -> None:
+        self._stop_watch()
         relay.unregister(self.channel_name)
         for group in getattr(self, "live_groups", []):
             await self.channel_layer.group_discard(group, self.channel_name)

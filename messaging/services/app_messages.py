@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -117,7 +116,8 @@ def login(service: Service, username: str, password: str, device_id: str = "") -
     """Check the user's password and issue an auth token (bound to the device, if given)."""
     user = AppUser.objects.filter(workspace_id=service.workspace_id, username=username).first()
     if user is None:
-        make_password(password)  # same work as a real check, so timing tells no usernames
+        # Counted, limited and hashed like a wrong password: nothing tells the name is unknown.
+        passwords.refuse_unknown(service.workspace_id, username, password)
         raise Denied("Wrong username or password.")
     if not passwords.verify(user, password):
         raise Denied("Wrong username or password.")
@@ -377,11 +377,13 @@ def sync(user: AppUser, device_id: str, since: datetime | None = None) -> SyncRe
     deletions. `syncTimestamp` is the sync's time in whole seconds; a `since` given back
     is inclusive, so a change in that same second is repeated rather than missed.
 
-    Changes come oldest first, at most USER_API_SYNC_PAGE_SIZE of them (changes made at the
-    same instant as the last one are kept together, so a page may run past the size). When
-    more remain, `has_more` is set and the device's sync is remembered as of the last change
-    returned, so the next sync continues from there: a client that ignores `hasMore` still
-    gets everything, one sync later.
+    Changes come oldest first, at most USER_API_SYNC_PAGE_SIZE of them, but a page always
+    ends on a whole second: the rest of the last change's second comes along (so a page
+    may run past the size). When more remain, `has_more` is set, `at` is the next whole
+    second and the device's sync is remembered as just before it, so the next sync, with
+    or without `since` = syncTimestamp (inclusive), starts exactly there: nothing is
+    missed and a page never repeats forever. A client that ignores `hasMore` still gets
+    everything, one sync later.
     """
     device = AppDevice.objects.filter(app_user=user, device_id=device_id).first()
     if device is None:
@@ -401,17 +403,21 @@ def sync(user: AppUser, device_id: str, since: datetime | None = None) -> SyncRe
     )
     size = sync_page_size()
     changed = list(rows[:size])
-    synced_to, has_more = now, False
+    at, synced_to, has_more = now, now, False
     if len(changed) == size:
         last = changed[-1]
-        changed += rows.filter(updated_at=last.updated_at, id__gt=last.id)  # the same instant, whole
-        has_more = rows.filter(updated_at__gt=last.updated_at).exists()
+        next_second = last.updated_at.replace(microsecond=0) + timedelta(seconds=1)
+        # The rest of the last change's second, whole (ties included).
+        changed += rows.filter(updated_at__lt=next_second).filter(
+            Q(updated_at__gt=last.updated_at) | Q(updated_at=last.updated_at, id__gt=last.id)
+        )
+        has_more = rows.filter(updated_at__gte=next_second).exists()
         if has_more:
-            synced_to = last.updated_at
+            at, synced_to = next_second, next_second - timedelta(microseconds=1)
     live = [m for m in changed if not (m.deleted or m.conversation.deleted)]
     gone = [] if first else [str(m.id) for m in changed if m.deleted or m.conversation.deleted]
     AppDevice.objects.filter(pk=device.pk).update(last_sync_at=synced_to)
-    return SyncResult(messages=live, deleted_ids=gone, at=synced_to, has_more=has_more)
+    return SyncResult(messages=live, deleted_ids=gone, at=at, has_more=has_more)
 
 
 # --- writing messages ---------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def _claimable(now: datetime, limit: int, ids: list | None) -> list:
             f" AND ({scheduled_for} IS NULL OR {scheduled_for} <= %s)))))"
         )
         if ids is not None:
-            sql += f" AND {m('id')} IN ({', '.join(['%s'] * len(ids))})"
+            sql += f" AND {m('id')} IN ({', '.join(['%s'] * size)})"
         sql += f" ORDER BY {m('priority')}, {m('created_at')}, {m('id')} LIMIT {int(limit)}"
         if skip_locked:
             sql += f" FOR UPDATE OF {db.quote(Message._meta.db_table)} SKIP LOCKED"
@@ -265,8 +265,12 @@ def _claimable(now: datetime, limit: int, ids: list | None) -> list:
 
     at = db.prepared(Message, "due_at", now)
     params = ["active", Direction.OUTGOING, S.ACCEPTED, S.SCHEDULED, S.ACCEPTED, at, S.SCHEDULED, at, at]
-    params += [db.prepared(Message, "id", i) for i in ids or ()]
-    sql = db.statement(("claim", limit, None if ids is None else len(ids), skip_locked), build)
+    size = None
+    if ids is not None:
+        size = db.in_list_size(len(ids))
+        params += [db.prepared(Message, "id", i) for i in ids]
+        params += [params[-1]] * (size - len(ids))  # padded: a repeated id changes no IN
+    sql = db.statement(("claim", limit, size, skip_locked), build)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

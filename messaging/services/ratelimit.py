@@ -45,6 +45,13 @@ def hit(key: str, rate: str, now: datetime | None = None) -> tuple[bool, int]:
     return count <= limit, _retry_after(start, seconds, now)
 
 
+def give_back(key: str, rate: str, now: datetime | None = None) -> None:
+    """Take back one event counted by hit() in the current window (it turned out not to count)."""
+    _, seconds = parse_rate(rate)
+    start = _window(now or timezone.now(), seconds)
+    RateCounter.objects.filter(key=key[:200], window_start=start, count__gt=0).update(count=F("count") - 1)
+
+
 def exhausted_for(key: str, rate: str, now: datetime | None = None) -> int:
     """Seconds until `key` may count again if its window is already full, else 0 (counts nothing)."""
     limit, seconds = parse_rate(rate)

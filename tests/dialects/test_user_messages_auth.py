@@ -217,3 +217,18 @@ def test_wrong_passwords_lock_the_login_for_the_rest_of_the_window(s, settings):
     assert api.post("login", {"username": "carol", "password": "secret-pw"}).ok  # others are not held back
     RateCounter.objects.filter(key__startswith="password:").update(window_start=timezone.now() - timedelta(hours=2))
     assert api.post("login", {"username": "alice", "password": "secret-pw"}).ok  # the next window
+
+
+def test_right_passwords_do_not_use_up_the_limit_and_unknown_names_are_locked_alike(s, settings):
+    settings.APP_USER_PASSWORD_FAILURES = "2/hour"
+    settings.USER_API_RATE = "100/min"
+    api = UserApi(s.key)
+    for _ in range(4):  # each attempt is counted first, and a right password gives it back
+        assert api.post("login", {"username": "alice", "password": "secret-pw"}).ok
+    # A name that does not exist answers exactly as a known one: 97, then 98 naming it.
+    for username in ("alice", "nobody"):
+        for _ in range(2):
+            assert api.post("login", {"username": username, "password": "guess"}).error() == (403, 97)
+        locked = api.post("login", {"username": username, "password": "guess"})
+        assert locked.error() == (429, 98)
+        assert locked["errorMessage"].startswith(f"too many wrong passwords for '{username}' (limit 2/hour)")

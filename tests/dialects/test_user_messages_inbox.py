@@ -344,23 +344,35 @@ def test_sync_returns_changes_and_deletions_since_the_devices_last_sync(s):
     assert replay["deletedMessageIds"] == [first_msg["messageId"]]
 
 
-def test_sync_comes_in_pages_that_keep_one_instant_together_and_miss_nothing(s, settings):
+def test_sync_comes_in_pages_that_end_on_a_whole_second_and_miss_nothing(s, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     settings.USER_API_SYNC_PAGE_SIZE = 2
     alice = s.api("alice", device_id="phone-1")
-    sent = [send(alice, "carol", f"m{i}")["messageId"] for i in range(5)]
-    # m2 and m3 changed at the same instant: they must land on the same page.
-    same = Message.objects.get(pk=sent[2]).updated_at
-    Message.objects.filter(pk=sent[3]).update(updated_at=same)
+    sent = [send(alice, "carol", f"m{i}")["messageId"] for i in range(6)]
+    base = (timezone.now() - timedelta(minutes=1)).replace(microsecond=0)
+    # m0-m2 in one second, m3 and m4 at one instant of the next, m5 a second later.
+    for message_id, seconds in zip(sent, (0.1, 0.2, 0.7, 1.3, 1.3, 2.5), strict=True):
+        Message.objects.filter(pk=message_id).update(updated_at=base + timedelta(seconds=seconds))
 
-    pages = []
-    for _ in range(4):
-        page = alice.post("message/sync", {"deviceId": "phone-1"})
-        assert page.ok, page.data
-        pages.append((sorted(m["text"] for m in page["messages"]), page["hasMore"]))  # one instant: any order
-        if not page["hasMore"]:
-            break
-    assert pages == [(["m0", "m1"], True), (["m2", "m3"], True), (["m4"], False)]
-    assert alice.post("message/sync", {"deviceId": "phone-1"})["messages"] == []  # nothing twice
+    def page(**extra):
+        answer = alice.post("message/sync", {"deviceId": "phone-1", **extra})
+        assert answer.ok, answer.data
+        return sorted(m["text"] for m in answer["messages"]), answer["hasMore"], answer["syncTimestamp"]
+
+    first = page()
+    assert first[:2] == (["m0", "m1", "m2"], True)  # two, then the rest of their second
+    assert first[2] == int(base.timestamp()) + 1  # the next whole second
+    second = page()
+    assert second[:2] == (["m3", "m4"], True)
+    assert page()[:2] == (["m5"], False)
+    assert page()[0] == []  # nothing twice
+
+    # A client that passes syncTimestamp back as `since` (inclusive) moves on the same way.
+    assert page(since=first[2])[:2] == (["m3", "m4"], True)
+    assert page(since=second[2])[:2] == (["m5"], False)
 
 
 def test_sync_of_an_unknown_device_is_105(s):

@@ -390,3 +390,46 @@ def test_a_signed_out_session_or_removed_membership_closes_the_socket(two_worksp
         await bob_socket.wait()
 
     run(scenario)
+
+
+def test_a_password_change_ends_the_session_socket_as_django_ends_the_session(two_workspaces, settings):
+    settings.LIVE_RECHECK_SECONDS = 0.2
+    ours, _ = two_workspaces
+    ann = factories.create_user("ann", workspace=ours.workspace, role="viewer")
+    headers = session_headers(ann)
+
+    @database_sync_to_async
+    def change_password():
+        ann.set_password("a-new-password-123")
+        ann.save()
+
+    async def scenario():
+        comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=headers)
+        assert (await comm.connect())[0]
+        assert await comm.receive_nothing(timeout=0.5)  # a valid session streams on
+        await change_password()
+        assert await closed_with(comm) == 4401
+        await comm.wait()
+
+    run(scenario)
+
+
+def test_a_re_check_that_keeps_failing_closes_the_socket_instead_of_streaming_unchecked(two_workspaces, settings):
+    from unittest import mock
+
+    from django.db import OperationalError
+
+    from messaging.live import consumer
+
+    settings.LIVE_RECHECK_SECONDS = 0.1
+    ours, _ = two_workspaces
+    _, key = factories.create_access_key(ours.workspace, "viewer")
+
+    async def scenario():
+        comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=key_headers(key))
+        assert (await comm.connect())[0]
+        with mock.patch.object(consumer, "access_lost", side_effect=OperationalError("database is away")):
+            assert await closed_with(comm) == 1011
+        await comm.wait()
+
+    run(scenario)
