@@ -137,6 +137,12 @@ def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
     return tuple(shape), params, build
 
 
+def where(model, **lookups) -> tuple[tuple, list, callable]:
+    """(shape, params, build) of a WHERE condition for a hot path's own statement: see _where.
+    Put the shape in the statement's cache key and `build()` into its text."""
+    return _where(model, lookups)
+
+
 def _execute_insert(model, fields: list, rows: list[list], ignore_conflicts: bool = False) -> None:
     on_conflict = OnConflict.IGNORE if ignore_conflicts else None
 

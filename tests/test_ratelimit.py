@@ -29,16 +29,6 @@ def test_rates_are_parsed(db):
     assert ratelimit.parse_rate("5/day") == (5, 86400)
 
 
-def test_exhausted_for_says_how_long_a_full_window_lasts_and_counts_nothing(db):
-    assert ratelimit.exhausted_for("k", "2/min", now=T0) == 0
-    ratelimit.hit("k", "2/min", now=T0)
-    assert ratelimit.exhausted_for("k", "2/min", now=T0) == 0  # one of two used
-    ratelimit.hit("k", "2/min", now=T0)
-    assert ratelimit.exhausted_for("k", "2/min", now=T0) == 50
-    assert ratelimit.exhausted_for("k", "2/min", now=T0 + timedelta(minutes=1)) == 0  # the next window
-    assert RateCounter.objects.get(key="k").count == 2
-
-
 def test_give_back_takes_one_count_back_and_never_below_zero(db):
     ratelimit.hit("k", "2/min", now=T0)
     ratelimit.hit("k", "2/min", now=T0)

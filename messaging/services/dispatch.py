@@ -256,21 +256,17 @@ def _claimable(now: datetime, limit: int, ids: list | None) -> list:
             f" OR ({status} = %s AND ({due} <= %s OR ({due} IS NULL"
             f" AND ({scheduled_for} IS NULL OR {scheduled_for} <= %s)))))"
         )
-        if ids is not None:
-            sql += f" AND {m('id')} IN ({', '.join(['%s'] * size)})"
+        if only_ids is not None:
+            sql += f" AND {only_ids()}"
         sql += f" ORDER BY {m('priority')}, {m('created_at')}, {m('id')} LIMIT {int(limit)}"
         if skip_locked:
             sql += f" FOR UPDATE OF {db.quote(Message._meta.db_table)} SKIP LOCKED"
         return sql
 
+    ids_shape, ids_params, only_ids = db.where(Message, id__in=ids) if ids is not None else ((), [], None)
     at = db.prepared(Message, "due_at", now)
-    params = ["active", Direction.OUTGOING, S.ACCEPTED, S.SCHEDULED, S.ACCEPTED, at, S.SCHEDULED, at, at]
-    size = None
-    if ids is not None:
-        size = db.in_list_size(len(ids))
-        params += [db.prepared(Message, "id", i) for i in ids]
-        params += [params[-1]] * (size - len(ids))  # padded: a repeated id changes no IN
-    sql = db.statement(("claim", limit, size, skip_locked), build)
+    params = ["active", Direction.OUTGOING, S.ACCEPTED, S.SCHEDULED, S.ACCEPTED, at, S.SCHEDULED, at, at, *ids_params]
+    sql = db.statement(("claim", limit, ids_shape, skip_locked), build)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -52,15 +52,6 @@ def give_back(key: str, rate: str, now: datetime | None = None) -> None:
     RateCounter.objects.filter(key=key[:200], window_start=start, count__gt=0).update(count=F("count") - 1)
 
 
-def exhausted_for(key: str, rate: str, now: datetime | None = None) -> int:
-    """Seconds until `key` may count again if its window is already full, else 0 (counts nothing)."""
-    limit, seconds = parse_rate(rate)
-    now = now or timezone.now()
-    start = _window(now, seconds)
-    count = RateCounter.objects.filter(key=key[:200], window_start=start).values_list("count", flat=True).first()
-    return _retry_after(start, seconds, now) if (count or 0) >= limit else 0
-
-
 def _increment(key: str, start: datetime) -> int:
     """The count of `key` in the window starting at `start`, after adding this event."""
     rows = RateCounter.objects.filter(key=key)

@@ -339,11 +339,19 @@ def revoke(key_id):
     AccessKey.objects.filter(pk=key_id).update(active=False)
 
 
+async def opened(headers) -> WebsocketCommunicator:
+    """A connected /ws/live/ socket that the test expects the server to close."""
+    comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=headers)
+    assert (await comm.connect())[0], "the live socket was refused"
+    return comm
+
+
 async def closed_with(comm, timeout: float = 3) -> int:
-    """The close code the server sent, skipping any frames before it."""
+    """The close code the server sent (skipping any frames before it), once the consumer ended."""
     while True:
         out = await comm.receive_output(timeout=timeout)
         if out["type"] == "websocket.close":
+            await comm.wait()
             return out.get("code")
 
 
@@ -353,14 +361,12 @@ def test_a_revoked_key_stops_the_stream_without_waiting_for_a_reconnect(two_work
     record, key = factories.create_access_key(ours.workspace, "viewer")
 
     async def scenario():
-        comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=key_headers(key))
-        assert (await comm.connect())[0]
+        comm = await opened(key_headers(key))
         await move(ours, Status.PROCESSING)
         assert (await comm.receive_json_from(timeout=2))["status"] == "processing"  # still allowed: it streams
         assert await comm.receive_nothing(timeout=0.5)  # and is not closed while the key is valid
         await revoke(record.pk)
         assert await closed_with(comm) == 4401
-        await comm.wait()
 
     run(scenario)
 
@@ -377,17 +383,13 @@ def test_a_signed_out_session_or_removed_membership_closes_the_socket(two_worksp
     ann_headers, bob_headers = session_headers(ann), session_headers(bob)
 
     async def scenario():
-        ann_socket = WebsocketCommunicator(websocket_application, "/ws/live/", headers=ann_headers)
-        bob_socket = WebsocketCommunicator(websocket_application, "/ws/live/", headers=bob_headers)
-        assert (await ann_socket.connect())[0] and (await bob_socket.connect())[0]
+        ann_socket, bob_socket = await opened(ann_headers), await opened(bob_headers)
         sessions = await database_sync_to_async(list)(Session.objects.all())
         ann_session = next(s for s in sessions if s.get_decoded().get("_auth_user_id") == str(ann.pk))
         await database_sync_to_async(ann_session.delete)()  # ann signs out elsewhere
         assert await closed_with(ann_socket) == 4401
         await database_sync_to_async(Membership.objects.filter(user=bob).delete)()  # bob leaves the workspace
         assert await closed_with(bob_socket) == 4403
-        await ann_socket.wait()
-        await bob_socket.wait()
 
     run(scenario)
 
@@ -404,12 +406,10 @@ def test_a_password_change_ends_the_session_socket_as_django_ends_the_session(tw
         ann.save()
 
     async def scenario():
-        comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=headers)
-        assert (await comm.connect())[0]
+        comm = await opened(headers)
         assert await comm.receive_nothing(timeout=0.5)  # a valid session streams on
         await change_password()
         assert await closed_with(comm) == 4401
-        await comm.wait()
 
     run(scenario)
 
@@ -426,10 +426,8 @@ def test_a_re_check_that_keeps_failing_closes_the_socket_instead_of_streaming_un
     _, key = factories.create_access_key(ours.workspace, "viewer")
 
     async def scenario():
-        comm = WebsocketCommunicator(websocket_application, "/ws/live/", headers=key_headers(key))
-        assert (await comm.connect())[0]
+        comm = await opened(key_headers(key))
         with mock.patch.object(consumer, "access_lost", side_effect=OperationalError("database is away")):
             assert await closed_with(comm) == 1011
-        await comm.wait()
 
     run(scenario)
