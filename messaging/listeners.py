@@ -59,3 +59,12 @@ connection_created.connect(_db.use_sqlite_variable_limit, dispatch_uid="send.sql
 from messaging.services import app_messages as _app_messages  # noqa: E402
 
 signals.message_received.connect(_app_messages.on_message_received, dispatch_uid="app.incoming")
+
+# Each django-q2 worker freezes its start-up objects, so the garbage collector's full
+# passes stop walking them (portal/heap.py): such a pass took ~100 ms, sometimes while the
+# worker held SQLite's write lock.
+from django_q.signals import post_spawn  # noqa: E402
+
+from portal.heap import freeze_in_worker  # noqa: E402
+
+post_spawn.connect(freeze_in_worker, dispatch_uid="heap.freeze_worker")
