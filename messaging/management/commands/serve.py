@@ -22,6 +22,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from portal import balance
+
 POLL_SECONDS = 0.2
 
 
@@ -131,52 +133,42 @@ class Command(BaseCommand):
 
     @staticmethod
     def web_children(host: str, port: int, count: int, env: dict[str, str]) -> list[Child]:
-        """One daphne on host:port, or `count` of them, each accepting on a listening socket
-        of its own bound to the same port with SO_REUSEPORT (opened here, inherited with
-        daphne's --fd): the kernel spreads new connections over the sockets by a hash of
-        their addresses. One shared socket let whichever process woke first take a whole
-        burst of new keep-alive connections — a client pool opening 20 at once landed
-        0/20 or 1/19 (bench/send.py, tests) and the other process idled. Nothing a request
-        or socket needs lives in one web process's memory (device routing, live and app
-        relays, sessions go through the database or the channel layer), so any of them can
-        serve any client."""
+        """One daphne on host:port, or `count` of them accepting on one listening socket
+        (opened here, inherited with daphne's --fd) through portal.daphne_web, which makes
+        each take new connections only while it holds no more than the least loaded of
+        the others (portal/balance.py: a shared socket alone let whichever process woke
+        first take a whole burst of keep-alive connections, and SO_REUSEPORT's address
+        hash split 20 of them 17/3 as often as 10/10). Nothing a request or socket needs
+        lives in one web process's memory (device routing, live and app relays, sessions
+        go through the database or the channel layer), so any of them can serve any client."""
         app = "portal.asgi:application"
         if count == 1:
             return [Child("daphne", [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), app], env)]
         if ":" in host:  # daphne's --fd adopts IPv4 sockets only
             raise CommandError("--web-processes above 1 needs an IPv4 --host (e.g. 0.0.0.0)")
-        listeners: list[socket.socket] = []
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            # First without SO_REUSEPORT: that fails if anything listens on the port already,
-            # where a reuseport socket would quietly join another server's group (same user).
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind((host, port))
-            for _ in range(count):
-                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                listeners.append(listener)
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                listener.bind((host, port))
-                listener.listen(1024)
-                listener.set_inheritable(True)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(1024)
         except OSError as exc:
-            for listener in listeners:
-                listener.close()
+            listener.close()
             raise CommandError(f"cannot listen on {host}:{port}: {exc}") from None
+        table = balance.create_table(count)
         try:
+            fds = (listener.fileno(), table)
             return [
                 Child(
                     f"daphne-{n}",
-                    [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), app],
-                    env,
-                    pass_fds=(listener.fileno(),),
+                    [sys.executable, "-m", "portal.daphne_web", "--fd", str(listener.fileno()), app],
+                    {**env, balance.ENV: f"{table}:{n - 1}:{count}"},
+                    pass_fds=fds,
                 )
-                for n, listener in enumerate(listeners, start=1)
+                for n in range(1, count + 1)
             ]
         finally:
-            for listener in listeners:
-                listener.close()  # each child holds its own copy
+            listener.close()  # each child holds its own copy
+            os.close(table)
 
     @staticmethod
     def resolve_port(value: str | None) -> int:
