@@ -319,6 +319,9 @@ async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str,
                 raise SystemExit(f"{name} fails during warm-up: {warmed.error_samples}")
         groups = server_groups(proc.pid)
         args.web_seen = len(groups["web"])
+        # How the clients' keep-alive connections landed: an uneven split makes the
+        # connections of the busier process wait longer (portal/balance.py).
+        args.split = [established_connections(pgid, port) for pgid in groups["web"]]
         for _ in range(args.rounds):
             for name in PHASES:
                 if not args.paused:
@@ -373,7 +376,8 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
     length = f"{args.requests} requests" if args.requests else f"{args.seconds:g} s"
     print(
         f"server:   manage.py serve ({getattr(args, 'web_seen', '?')} daphne + qcluster, broker {broker});"
-        f" {args.clients} clients, keep-alive;"
+        f" {args.clients} clients, keep-alive"
+        f" ({' + '.join(map(str, getattr(args, 'split', []))) or '?'} per web process);"
         f" {args.rounds} x {length} per endpoint;"
         f" channel {'paused (no delivery)' if args.paused else 'sandbox, delivering'}"
     )

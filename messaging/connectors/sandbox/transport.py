@@ -12,9 +12,10 @@ tests can count sends and prove no message was sent twice in one attempt.
 import random
 import time
 
-from django.db import connections, router
+from django.db import transaction
 from django.utils import timezone
 
+from messaging import db
 from messaging.connectors.base import BaseConnector, SendResult
 from messaging.models import Message, SandboxSend, Status
 
@@ -67,18 +68,14 @@ class SandboxConnector(BaseConnector):
 
 
 def _record(channel_id, sends: list[tuple], at) -> None:
-    """SandboxSend rows for [(message id, attempt)] in one executemany: the per-object work
-    of bulk_create cost more than the insert itself."""
+    """SandboxSend rows for [(message id, attempt)]: one executemany in one transaction.
+    Outside a transaction each row was a transaction of its own, so a batch took SQLite's
+    write lock once per message, meeting the web processes' writers in SQLite's sleeping
+    busy handler each time instead of queueing once on the writer lock (portal/sqlite)."""
     if not sends:
         return
-    conn = connections[router.db_for_write(SandboxSend)]
-    meta = SandboxSend._meta
-    pk = Message._meta.pk
-    columns = ("message_id", "channel_id", "attempt", "at")
-    at = meta.get_field("at").get_db_prep_value(at, conn)
-    channel = pk.get_db_prep_value(channel_id, conn)
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {conn.ops.quote_name(meta.db_table)} ({', '.join(columns)}) VALUES (%s, %s, %s, %s)",
-            [(pk.get_db_prep_value(message_id, conn), channel, attempt, at) for message_id, attempt in sends],
+    with transaction.atomic():
+        db.insert_rows(
+            SandboxSend, ["message", "channel", "attempt", "at"],
+            [(message_id, channel_id, attempt, at) for message_id, attempt in sends],
         )
