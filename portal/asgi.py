@@ -13,8 +13,3 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from messaging.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
-
-from portal.heap import freeze_startup_objects  # noqa: E402
-
-# Last: everything a request needs is imported (the URLconf too) before it is frozen.
-freeze_startup_objects()

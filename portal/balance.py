@@ -12,30 +12,35 @@ Here each process counts its open connections in a slot of a small shared table 
 file serve creates, unlinks at once and hands down as an inherited descriptor) and
 accepts one connection at a time, and only while it holds no more connections than the
 least loaded of the others. A process with more steps aside for DEFER_SECONDS and looks
-again; a pending connection waits at most MAX_DEFER_SECONDS before the process accepts
-it anyway, so a peer that is stuck (or still starting) never leaves a client waiting for
-long. Long-lived websockets count like any other connection.
+again; after about MAX_DEFER_SECONDS of that it accepts the pending connection anyway
+(and, for BYPASS_SECONDS, whatever else is waiting), so a peer that is stuck, starting or
+stopping never leaves clients waiting for long. Long-lived websockets count like any
+other connection.
 
 The table: one signed 64-bit count per process, -1 until that process is serving. Each
-process writes only its own slot and reads the others' (aligned 8-byte reads and writes
-are atomic on the platforms serve runs on), so no lock is needed.
+process writes only its own slot and reads the others', without a lock: a read that
+races a write can at worst make one accept decision on a stale count.
 """
 
+import logging
 import mmap
 import os
+import select
 import struct
-import time
 
 ENV = "WEB_BALANCE"  # "<fd>:<slot>:<processes>", set by serve for each daphne process
 DEFER_SECONDS = 0.002
 MAX_DEFER_SECONDS = 0.05
+BYPASS_SECONDS = 0.1
 SLOT = struct.Struct("q")
+
+log = logging.getLogger(__name__)
 
 
 def create_table(processes: int) -> int:
     """A descriptor of a new table of `processes` slots, each -1 (not serving yet). The
     file is removed at once: it lives as long as a process holds the descriptor."""
-    fd = os.memfd_create("switchboard-web-balance", 0) if hasattr(os, "memfd_create") else _temp_fd()
+    fd = os.memfd_create("switchboard-web-balance") if hasattr(os, "memfd_create") else _temp_fd()
     os.write(fd, SLOT.pack(-1) * processes)
     return fd
 
@@ -90,7 +95,10 @@ def table_from_env(environ=os.environ) -> Table | None:
     if not value:
         return None
     fd, slot, processes = (int(part) for part in value.split(":"))
-    return Table(fd, slot, processes)
+    try:
+        return Table(fd, slot, processes)
+    finally:
+        os.close(fd)  # the mapping keeps the table; the descriptor is not needed any more
 
 
 def install(table: Table) -> None:
@@ -102,21 +110,12 @@ def install(table: Table) -> None:
     lost = tcp.Server.connectionLost
 
     def doRead(port):
-        if not table.serving:
-            table.start_serving()
-        if table.should_wait():
-            now = time.monotonic()
-            first = getattr(port, "_balance_waiting_since", None)
-            if first is None:
-                port._balance_waiting_since = first = now
-            if now - first < MAX_DEFER_SECONDS:
-                # Step aside: stop watching the socket for a moment so a less loaded peer
-                # takes the connection (watching it, the reactor would call us at once).
-                port.stopReading()
-                port.reactor.callLater(DEFER_SECONDS, _resume, port)
-                return None
-        port._balance_waiting_since = None
-        port.numberAccepts = 1  # one per wake-up, then the counts are looked at again
+        if step_aside(port, table):
+            # Stop watching the socket for a moment so a less loaded peer takes the
+            # connection (watching it, the reactor would call us again at once).
+            port.stopReading()
+            port.reactor.callLater(DEFER_SECONDS, resume, port)
+            return None
         return accept(port)
 
     def __init__(server, *args, **kwargs):
@@ -135,6 +134,49 @@ def install(table: Table) -> None:
     tcp.Server.connectionLost = connectionLost
 
 
-def _resume(port) -> None:
-    if port.connected:  # not closed meanwhile (shutdown)
-        port.startReading()
+def step_aside(port, table: Table) -> bool:
+    """Whether `port` should leave the pending connection to a peer for DEFER_SECONDS.
+
+    A connection this process has waited MAX_DEFER_SECONDS for is accepted, and for
+    BYPASS_SECONDS after that the port accepts as twisted does on its own, as many per
+    wake-up as are waiting: the peers are not taking connections (stuck, starting or
+    stopping), and one connection per 50 ms would throttle a burst. A failure here (the
+    table, say) is logged and the connection accepted: a listening port whose doRead
+    raises is dropped by the reactor for good."""
+    try:
+        now = port.reactor.seconds()
+        if not table.serving:
+            table.start_serving()
+        if now < getattr(port, "_balance_bypass_until", 0.0):
+            return False
+        if table.should_wait():
+            first = getattr(port, "_balance_waiting_since", None)
+            if first is None:
+                port._balance_waiting_since = first = now
+            if now - first < MAX_DEFER_SECONDS:
+                return True
+            port._balance_bypass_until = now + BYPASS_SECONDS
+        port._balance_waiting_since = None
+        port.numberAccepts = 1  # one per wake-up, then the counts are looked at again
+        return False
+    except Exception:
+        log.exception("web balance: deciding whether to accept failed; accepting")
+        return False
+
+
+def resume(port) -> None:
+    """Watch the listening socket again after stepping aside. If a peer took the
+    connection meanwhile, the next one starts a wait of its own."""
+    if not port.connected or port.disconnecting:  # closing (shutdown)
+        return
+    if not _pending(port):
+        port._balance_waiting_since = None
+    port.startReading()
+
+
+def _pending(port) -> bool:
+    """Whether a connection waits on the listening socket (without accepting it)."""
+    try:
+        return bool(select.select([port.socket], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False

@@ -9,7 +9,7 @@ never walked again, so a full pass only looks at what was allocated since: a few
 objects, under 1 ms.
 
 Freezing happens once per process, after everything a request needs is imported and after
-a collection (so no garbage is frozen with it): daphne's application in portal/asgi.py,
+a collection (so no garbage is frozen with it): each web process in portal/daphne_web.py,
 each django-q2 worker on its start (messaging.listeners). Objects created later are
 collected as usual.
 """

@@ -2,7 +2,7 @@
 
 Starts two child processes in the foreground and forwards their output (they inherit
 our stdout/stderr):
-- daphne, serving HTTP and websockets (portal.asgi:application);
+- daphne (through portal.daphne_web), serving HTTP and websockets (portal.asgi:application);
 - the django-q2 cluster (`manage.py qcluster`), which runs the delivery tasks.
 
 One Ctrl-C (SIGINT) or SIGTERM stops both: each gets SIGTERM, then SIGKILL if it has not
@@ -134,7 +134,8 @@ class Command(BaseCommand):
     @staticmethod
     def web_children(host: str, port: int, count: int, env: dict[str, str]) -> list[Child]:
         """One daphne on host:port, or `count` of them accepting on one listening socket
-        (opened here, inherited with daphne's --fd) through portal.daphne_web, which makes
+        (opened here, inherited with daphne's --fd). Each runs through portal.daphne_web
+        (daphne's own command line, start-up objects frozen: portal/heap.py), which makes
         each take new connections only while it holds no more than the least loaded of
         the others (portal/balance.py: a shared socket alone let whichever process woke
         first take a whole burst of keep-alive connections, and SO_REUSEPORT's address
@@ -143,7 +144,7 @@ class Command(BaseCommand):
         go through the database or the channel layer), so any of them can serve any client."""
         app = "portal.asgi:application"
         if count == 1:
-            return [Child("daphne", [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), app], env)]
+            return [Child("daphne", [sys.executable, "-m", "portal.daphne_web", "-b", host, "-p", str(port), app], env)]
         if ":" in host:  # daphne's --fd adopts IPv4 sockets only
             raise CommandError("--web-processes above 1 needs an IPv4 --host (e.g. 0.0.0.0)")
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -154,7 +155,11 @@ class Command(BaseCommand):
         except OSError as exc:
             listener.close()
             raise CommandError(f"cannot listen on {host}:{port}: {exc}") from None
-        table = balance.create_table(count)
+        try:
+            table = balance.create_table(count)
+        except OSError as exc:
+            listener.close()
+            raise CommandError(f"cannot create the web processes' connection table: {exc}") from None
         try:
             fds = (listener.fileno(), table)
             return [
