@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -148,21 +148,13 @@ def _change(row: tuple, status: str, reason: str, at: datetime) -> StatusChange:
 
 
 def insert_events(ids: list, status: str, reason: str, actor: str, at: datetime) -> None:
-    """Append one MessageEvent per id with one executemany: this is the dispatcher's hot
-    path, and bulk_create's per-object work cost more than the database's."""
-    if not ids:
-        return
-    conn = connections[router.db_for_write(MessageEvent)]
-    fields = MessageEvent._meta
-    pk = Message._meta.pk
-    at_db = fields.get_field("at").get_db_prep_value(at, conn)
+    """Append one MessageEvent per id with one executemany (messaging.db.insert_rows): this
+    is the dispatcher's hot path, and bulk_create's per-object work cost more than the
+    database's."""
     reason, actor = reason[:500], actor[:100]
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {conn.ops.quote_name(fields.db_table)} (message_id, status, reason, actor, at) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            [(pk.get_db_prep_value(mid, conn), status, reason, actor, at_db) for mid in ids],
-        )
+    db.insert_rows(
+        MessageEvent, ["message", "status", "reason", "actor", "at"], [(mid, status, reason, actor, at) for mid in ids]
+    )
 
 
 def record_each(results: Iterable[tuple[Message, str, str]], actor: str = "") -> int:
