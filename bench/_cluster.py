@@ -152,6 +152,25 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / ticks
 
 
+def named_cpu_seconds(names: set[str]) -> float:
+    """CPU time used so far by the live processes whose command name is one of `names`
+    (e.g. the local PostgreSQL server's backends, Redis): what a benchmark's requests cost
+    the database besides the app's own processes (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, _, tail = (entry / "stat").read_text().rpartition(")")
+        except OSError:
+            continue  # gone meanwhile
+        if head.partition("(")[2] in names:
+            fields = tail.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def established_connections(pid: int, port: int) -> int:
     """Accepted TCP connections on local `port` whose socket process `pid` holds (Linux /proc)."""
     inodes = set()

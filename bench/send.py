@@ -48,11 +48,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench import _httpclient as http  # noqa: E402
 from bench._bench_db import BenchDatabase, command_line, load_average, machine, percentile  # noqa: E402
-from bench._cluster import established_connections, group_cpu_seconds  # noqa: E402
+from bench._cluster import established_connections, group_cpu_seconds, named_cpu_seconds  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 100.0
 PHASES = ("baseline", "floor", "send")
+# Local servers whose CPU a request also costs (PostgreSQL backends, Redis): on two cores
+# they compete with the web processes, so their share is reported too.
+SERVICE_PROCESSES = {"postgres", "redis-server"}
 NUMBERS = [f"+1415{2000000 + i}" for i in range(1000)]  # valid NANP numbers; contacts reused after first use
 
 
@@ -191,6 +194,7 @@ def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
     for index, pgid in enumerate(groups.get("web", [])):  # how evenly the web processes share the load
         seconds[f"web-{index + 1}"] = group_cpu_seconds(pgid)
     seconds["clients"] = own.ru_utime + own.ru_stime
+    seconds["services"] = named_cpu_seconds(SERVICE_PROCESSES)
     return seconds
 
 
@@ -335,7 +339,8 @@ async def drive(args, port: int, ids: dict, proc: subprocess.Popen) -> dict[str,
                 print(
                     f"  {name:8s} {len(phase.latencies):6d} ok {phase.errors:3d} errors in {phase.elapsed:5.1f} s"
                     f" = {phase.rate:7.1f} req/s; CPU/request: web {cpu_ms(phase, 'web'):4.1f} ms,"
-                    f" workers {cpu_ms(phase, 'workers'):4.1f}, clients {cpu_ms(phase, 'clients'):4.1f}{web_shares(phase)}"
+                    f" workers {cpu_ms(phase, 'workers'):4.1f}, clients {cpu_ms(phase, 'clients'):4.1f},"
+                    f" services {cpu_ms(phase, 'services'):4.1f}{web_shares(phase)}"
                     f"  ({phase.load})",
                     flush=True,
                 )
@@ -396,6 +401,7 @@ def report(args, db: BenchDatabase, engine: str, results: dict[str, list[Phase]]
         cpu = (
             f"web {cpu_ms(results[name], 'web'):.1f} + workers {cpu_ms(results[name], 'workers'):.1f}"
             f" + clients {cpu_ms(results[name], 'clients'):.1f}"
+            f" + services {cpu_ms(results[name], 'services'):.1f}"
         )
         print(f"{label:31s} {rate:8.1f} {p50:8.1f} {p99:8.1f} {ok:7d} {errors:6d}  {cpu}")
     ratio = figures["send"][0] / figures["baseline"][0]
