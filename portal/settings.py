@@ -111,9 +111,16 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_SERVER_SIDE_BINDING", True):
         # Parameters travel apart from the statement text (psycopg's default) instead of
         # being merged into it in Python, value by value: that merge cost ~1 ms of CPU per
-        # send (a message row has ~45 columns). The server then also keeps the plans of
-        # statements a connection repeats (psycopg prepares them after 5 runs).
+        # send (a message row has ~45 columns).
         DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+        # And a statement a connection runs DB_PREPARE_THRESHOLD times is prepared: the
+        # server keeps its parse and plan instead of redoing them on every run. Django
+        # turns this off (prepare_threshold None) for the sake of connection poolers;
+        # without it the server parsed and planned every statement of every send again,
+        # ~2 ms of PostgreSQL's CPU per send (bench/send.py, PGOPTIONS statement log).
+        # 0 turns it off (a PgBouncer in transaction mode older than 1.21).
+        prepare_threshold = envint("DB_PREPARE_THRESHOLD", 5, minimum=0)
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = prepare_threshold or None
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", False):
         # Opt-in, for web (daphne) processes only: a process-wide psycopg pool, so request
         # threads borrow and return connections instead of opening one each. Never for
@@ -126,6 +133,14 @@ if DATABASE_URL:
             "timeout": envint("DB_POOL_TIMEOUT", 30, minimum=1),
         }
 else:
+    # WAL checkpoints in a thread of each web process rather than inside the commit that
+    # fills the WAL, which holds the write lock meanwhile (portal/sqlite/checkpoint.py).
+    # `manage.py serve` turns it on for its children; the writers' own automatic
+    # checkpoint then only steps in past ~40 MB, should that thread stall.
+    SQLITE_BACKGROUND_CHECKPOINT = envbool("SQLITE_BACKGROUND_CHECKPOINT", False)
+    SQLITE_CHECKPOINT_INTERVAL_MS = envint("SQLITE_CHECKPOINT_INTERVAL_MS", 50, minimum=5, maximum=10_000)
+    from portal.sqlite.checkpoint import FALLBACK_PAGES as SQLITE_FALLBACK_CHECKPOINT_PAGES
+
     DATABASES = {
         "default": {
             # Django's sqlite3 backend plus a per-process writer queue (portal/sqlite/base.py).
@@ -138,7 +153,8 @@ else:
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": envint("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+                + (f" PRAGMA wal_autocheckpoint={SQLITE_FALLBACK_CHECKPOINT_PAGES};" if SQLITE_BACKGROUND_CHECKPOINT else ""),
             },
             # A file (not :memory:) so tests can start daphne and worker processes on it;
             # one per test process so parallel runs never share one.
