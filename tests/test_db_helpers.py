@@ -185,3 +185,44 @@ def test_in_lists_share_a_statement_text_per_power_of_two(db):
         got = sql.select_rows(Message, ["id"], id__in=[m.id for m in messages[:n]])
         assert sorted(r[0] for r in got) == sorted(m.id for m in messages[:n])
     assert len(sql._statements) == before + 1
+
+
+def test_insert_rows_of_many_rows_stores_what_bulk_create_stores(db, django_assert_num_queries):
+    """Several rows at once (one INSERT from column arrays on PostgreSQL, executemany on
+    SQLite), with empty strings, NULLs in a column and a column of NULLs only."""
+    from messaging.models import MessageEvent, SandboxSend
+
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    messages = [factories.create_message(channel, None) for _ in range(3)]
+    at = timezone.now()
+    rows = [(m.id, "sent", reason, "connector:sandbox", at) for m, reason in zip(messages, ["", "é ok", "x" * 500])]
+    MessageEvent.objects.all().delete()
+    with django_assert_num_queries(1):
+        sql.insert_rows(MessageEvent, ["message", "status", "reason", "actor", "at"], rows)
+    stored = list(MessageEvent.objects.order_by("id").values_list("message_id", "status", "reason", "actor", "at"))
+    assert stored == rows
+
+    sql.insert_rows(SandboxSend, ["message", "channel", "attempt", "at"], [(m.id, channel.id, 2, at) for m in messages])
+    assert sorted(SandboxSend.objects.values_list("message_id", "channel_id", "attempt")) == sorted(
+        (m.id, channel.id, 2) for m in messages
+    )
+
+    signals = [("a", None, None), ("b", at, None)]  # NULLs, and a column of nothing but NULLs
+    sql.insert_rows(DispatchSignal, ["name", "pending_until", "armed_for"], signals)
+    assert sorted(DispatchSignal.objects.values_list("name", "pending_until", "armed_for")) == signals
+
+
+def test_insert_rows_of_many_rows_can_skip_the_conflicting_ones(db):
+    workspace = factories.create_workspace("Acme")
+    first, second = Contact.objects.create(workspace=workspace), Contact.objects.create(workspace=workspace)
+    columns = ["workspace", "contact", "key", "value"]
+    sql.insert_rows(ContactIdentifier, columns, [(workspace.id, first.id, "phonenumber", "+12015550100")])
+    sql.insert_rows(
+        ContactIdentifier,
+        columns,
+        [(workspace.id, second.id, "phonenumber", "+12015550100"), (workspace.id, second.id, "emailaddress", "b@x.io")],
+        ignore_conflicts=True,
+    )
+    assert sorted(ContactIdentifier.objects.values_list("contact_id", "key")) == sorted(
+        [(first.id, "phonenumber"), (second.id, "emailaddress")]
+    )
