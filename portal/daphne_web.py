@@ -5,7 +5,8 @@ Before daphne starts serving it
 - installs the least-connections accept of portal.balance, from the table serve hands
   down (WEB_BALANCE) when several web processes share one listening socket;
 - builds the application (portal.asgi, the one serve names) and freezes everything
-  imported by then out of the garbage collector's full passes (portal.heap).
+  imported by then out of the garbage collector's full passes (portal.heap);
+- on SQLite under serve, starts the background WAL checkpointer (portal/sqlite/checkpoint.py).
 
 Only here, not on every import of portal.asgi: a test process or a benchmark that
 imports it keeps its ordinary garbage collection.
@@ -26,6 +27,10 @@ def prepare() -> None:
     from portal.heap import freeze_startup_objects
 
     freeze_startup_objects()
+
+    from portal.sqlite.checkpoint import start_for_default_database
+
+    start_for_default_database()
 
 
 def main() -> None:

@@ -297,3 +297,28 @@ def test_no_web_processes_is_refused(tmp_path):
     )
     assert result.returncode == 1
     assert "--web-processes: 0 must be 1 or more" in result.stderr
+
+
+def test_on_sqlite_the_web_processes_checkpoint_the_wal_in_the_background(server_env, tmp_path):
+    """Under serve no commit need copy the WAL back into the database while holding the
+    write lock: a web process's thread does it (portal/sqlite/checkpoint.py). Rows a writer
+    that never checkpoints by itself leaves in the WAL reach the database file."""
+    import sqlite3
+
+    path = server_env["SQLITE_PATH"]
+    port = free_port()
+    with serving(server_env, port, "--web-processes", "1"):
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE filler (data BLOB)")
+        before = os.path.getsize(path)
+        conn.execute("BEGIN IMMEDIATE")
+        for _ in range(24):
+            conn.execute("INSERT INTO filler VALUES (?)", (os.urandom(256 * 1024),))
+        conn.execute("COMMIT")
+        try:  # kept open: the last connection to close would checkpoint too
+            wait_until(
+                lambda: os.path.getsize(path) > before + 6 * 1024 * 1024, time.monotonic() + 30, "the background checkpoint"
+            )
+        finally:
+            conn.close()

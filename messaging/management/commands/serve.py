@@ -112,6 +112,10 @@ class Command(BaseCommand):
             web = 1  # daphne adopts IPv4 sockets only; "auto" does not turn an IPv6 --host into an error
         if web < 1:
             raise CommandError(f"--web-processes: {web} must be 1 or more")
+        if settings.DATABASES["default"]["ENGINE"] == "portal.sqlite":
+            # WAL checkpoints in the web processes' background thread, not in commits
+            # (portal/sqlite/checkpoint.py); set to 0 to keep SQLite's own.
+            env.setdefault("SQLITE_BACKGROUND_CHECKPOINT", "1")
         env["WEB_PROCESSES"] = str(web)  # the children's settings (WEB_THREADS' default) see the real count
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
