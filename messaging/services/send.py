@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from messaging.db import insert_instances, insert_rows, pipelined
+from messaging.db import insert_prepared, insert_rows, pipelined, prepare_instances
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
 from messaging.models import (
     Channel,
@@ -279,11 +279,13 @@ def _accept(
         # {smartlink:N} tokens and tracked links (shortLinks / enableLinkTracking) rewrite
         # the bodies before they are stored; their ShortLink rows follow the messages.
         short_links = smartlinks.prepare_canonical(workspace, messages, now)
+        rows = prepare_instances(messages)  # converted before the write lock is taken
         try:
             with transaction.atomic():
                 with pipelined():  # PostgreSQL: the inserts in one round trip
-                    _create_receivers(workspace, prepared)
-                    insert_instances(messages)
+                    if _create_receivers(workspace, prepared):
+                        rows = prepare_instances(messages)  # new receivers' contact ids went in
+                    insert_prepared(rows)
                     ShortLink.objects.bulk_create(short_links)
                     _link(workspace, prepared)
                     insert_rows(
@@ -326,13 +328,13 @@ def _no_tags():
     return tags
 
 
-def _create_receivers(workspace: Workspace, prepared: list[_Prepared]) -> None:
+def _create_receivers(workspace: Workspace, prepared: list[_Prepared]) -> bool:
     """Inside the write transaction: contacts for the receivers seen for the first time
     (looked up again first: another send may have created them meanwhile), their ids put
-    in place in each message."""
+    in place in each message. True if there were any (the messages changed)."""
     new = {c for p in prepared for c in p.contact_ids if isinstance(c, NewContact)}
     if not new:
-        return
+        return False
     owners = contacts_for(workspace, set(new))
     for p in prepared:
         ids, stored = [], []
@@ -346,6 +348,7 @@ def _create_receivers(workspace: Workspace, prepared: list[_Prepared]) -> None:
         p.contact_ids = ids
         p.message.receiver["contacts"] = stored
         p.message.contact_id = ids[0]
+    return True
 
 
 def _link(workspace: Workspace, prepared: list[_Prepared]) -> None:
