@@ -507,6 +507,15 @@ class Message(models.Model):
             models.Index(fields=["channel", "-created_at", "-id"], name="message_channel_page"),
             models.Index(fields=["workspace", "reference"], name="message_ws_reference"),
             models.Index(fields=["status", "priority", "due_at"], name="message_dispatch"),
+            # The dispatcher's claim: waiting messages only, in claim order, so a claim reads
+            # its batch off the front of a small index whatever the table's size and the
+            # planner's statistics (without it PostgreSQL, on young statistics, scanned a
+            # channel's whole history per claim: 4-7 ms at 9,000 messages).
+            models.Index(
+                fields=["priority", "created_at", "id"],
+                name="message_waiting",
+                condition=Q(status__in=["accepted", "scheduled"]),
+            ),
             models.Index(fields=["status", "claimed_at"], name="message_claims"),
             models.Index(fields=["workspace", "transid"], name="message_transid"),
             # Dashboard counters: per-status counts of one workspace, recent ones by time.
