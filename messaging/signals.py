@@ -51,9 +51,12 @@ def _send_robust(signal: Signal, **kwargs) -> None:
             log.error("listener %r of %s failed: %r", receiver, signal, result, exc_info=result)
 
 
-def publish_status_changes(changes: list[StatusChange]) -> None:
+def publish_status_changes(changes: list[StatusChange], **context) -> None:
+    """`message_status_changed` once the transaction commits. `context` goes to the
+    listeners too: what the writer already read for them (`webhook_subscriptions`, see
+    messaging.services.webhooks.on_status_changed)."""
     if changes:
-        transaction.on_commit(lambda: _send_robust(message_status_changed, changes=changes))
+        transaction.on_commit(lambda: _send_robust(message_status_changed, changes=changes, **context))
 
 
 def publish_received(message_ids: list) -> None:

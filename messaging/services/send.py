@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -42,7 +42,7 @@ from messaging.models import (
     Tag,
     Workspace,
 )
-from messaging.services import dispatch, smartlinks
+from messaging.services import dispatch, smartlinks, webhooks
 from messaging.services import templates as tpl
 from messaging.services.contacts import contacts_for, existing_contact_id
 from messaging.services.identifiers import normalize
@@ -292,8 +292,15 @@ def _accept(
                         MessageEvent, ["message", "status", "reason", "actor", "at"],
                         [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
                     )
+                    # PostgreSQL: the webhook listener's read rides in the inserts' round trip
+                    # instead of one of its own after the commit. (SQLite has no round trips,
+                    # and the read would only lengthen the write lock.)
+                    subscriptions = (
+                        webhooks.active_subscriptions({workspace.id}) if connection.vendor == "postgresql" else None
+                    )
                 publish_status_changes(
-                    [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages]
+                    [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages],
+                    webhook_subscriptions=subscriptions,
                 )
                 # Called by attribute on commit so the delivery engine's implementation is the one used.
                 # Not for a paused channel: a dispatcher would find nothing to send, and every send

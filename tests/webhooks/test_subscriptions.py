@@ -115,6 +115,34 @@ class TestEvents:
         assert receiver.requests == []
         assert WebhookAttempt.objects.count() == 0
 
+    def test_a_message_accepted_by_the_send_path_is_an_event_for_its_workspace_only(
+        self, subscribe, other_workspace, channel, receiver, on_commit
+    ):
+        """The send path hands the listener the subscriptions it read with its inserts (on
+        PostgreSQL); what reaches the subscribers is the same as where the listener reads."""
+        from messaging.services.send import send_text
+
+        mine = subscribe()
+        subscribe(ws=other_workspace)
+        inactive = subscribe()
+        inactive.active = False
+        inactive.save()
+        with on_commit():
+            message = send_text(channel, "phonenumber", "+14155550123", "hello")
+
+        # Inline tasks deliver it at once too: each status once, signed for `mine` only.
+        events = [verified(mine, request) for request in receiver.requests]
+        assert {(e["type"], e["data"]["id"]) for e in events} == {("sms.outbound", str(message.id))}
+        statuses = [e["data"]["status"] for e in events]
+        assert statuses[0] == "accepted" and len(statuses) == len(set(statuses))
+
+    def test_the_listener_reads_no_subscriptions_it_was_given(self, message, django_assert_num_queries):
+        change = status.StatusChange(message.id, message.workspace_id, message.channel_id, "sent", "", message.created_at)
+        with django_assert_num_queries(0):
+            assert webhooks.on_status_changed([change], webhook_subscriptions={}) == 0
+        with django_assert_num_queries(1):
+            assert webhooks.on_status_changed([change]) == 0
+
     def test_nothing_is_sent_for_a_change_that_rolls_back(self, subscribe, message, receiver, django_capture_on_commit_callbacks):
         subscribe()
         with django_capture_on_commit_callbacks(execute=False):
