@@ -1,6 +1,8 @@
 """Database tuning that is no business of any one service (connected in messaging.listeners)."""
 
+import re
 import sqlite3
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.db import connection
@@ -172,9 +174,11 @@ def _array_types(fields: list) -> list[str] | None:
     if connection.vendor != "postgresql":
         return None
     types = [f.db_type(connection) for f in fields]
-    if any(t is None or "json" in t or "serial" in t for t in types):
+    if any(t is None or "json" in t or "serial" in t or "[" in t for t in types):  # unnest flattens arrays
         return None
-    return types
+    # Without a length or precision: an explicit cast to varchar(n) cuts a longer value
+    # silently, where storing it into the column raises an error as a plain INSERT does.
+    return [re.sub(r"\(.*?\)", "", t) for t in types]
 
 
 def _insert_arrays(model, fields: list, types: list[str], rows: list[list], on_conflict) -> None:
@@ -284,6 +288,13 @@ def _converted(converters: list, values) -> list:
 def select_rows(model, fields: list[str], for_update: bool = False, **lookups) -> list[tuple]:
     """values_list(*fields) of the rows matching `lookups` (see _where), converted as the ORM
     would; `for_update` locks them as select_for_update() does (where the database can)."""
+    return select_rows_later(model, fields, for_update, **lookups)()
+
+
+def select_rows_later(model, fields: list[str], for_update: bool = False, **lookups) -> Callable[[], list[tuple]]:
+    """select_rows(), sent now and read later: call the result for the rows. Inside
+    pipelined() the statement travels with the block's others and its rows arrive in the
+    block's one round trip, where reading them inside the block would cost one more."""
     meta = model._meta
     model_fields = [meta.get_field(name) for name in fields]
     shape, params, where = _where(model, lookups)
@@ -295,11 +306,22 @@ def select_rows(model, fields: list[str], for_update: bool = False, **lookups) -
         return f"{sql} FOR UPDATE" if for_update else sql
 
     sql = _statement(("select", model, tuple(fields), shape, for_update), build)
-    with connection.cursor() as cursor:
+    cursor = connection.cursor()
+    try:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    except BaseException:
+        cursor.close()
+        raise
     converters = _converters(model_fields)
-    return [tuple(_converted(converters, row)) for row in rows]
+
+    def rows() -> list[tuple]:
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [tuple(_converted(converters, row)) for row in fetched]
+
+    return rows
 
 
 def update_rows(model, values: dict, increments: dict | None = None, **lookups) -> int:

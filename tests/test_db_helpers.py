@@ -3,6 +3,7 @@
 import uuid
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from messaging import db as sql
@@ -195,10 +196,13 @@ def test_insert_rows_of_many_rows_stores_what_bulk_create_stores(db, django_asse
     channel = factories.create_channel(factories.create_workspace("Acme"))
     messages = [factories.create_message(channel, None) for _ in range(3)]
     at = timezone.now()
-    rows = [(m.id, "sent", reason, "connector:sandbox", at) for m, reason in zip(messages, ["", "é ok", "x" * 500])]
+    reasons = ["", 'é {"a", b}\\ NULL', "x" * 500]  # what an array literal would have to escape
+    rows = [(m.id, "sent", reason, "connector:sandbox", at) for m, reason in zip(messages, reasons, strict=True)]
     MessageEvent.objects.all().delete()
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1) as captured:
         sql.insert_rows(MessageEvent, ["message", "status", "reason", "actor", "at"], rows)
+    if connection.vendor == "postgresql":  # one statement for all rows, not one run per row
+        assert "unnest(" in captured.captured_queries[0]["sql"]
     stored = list(MessageEvent.objects.order_by("id").values_list("message_id", "status", "reason", "actor", "at"))
     assert stored == rows
 
@@ -226,3 +230,24 @@ def test_insert_rows_of_many_rows_can_skip_the_conflicting_ones(db):
     assert sorted(ContactIdentifier.objects.values_list("contact_id", "key")) == sorted(
         [(first.id, "phonenumber"), (second.id, "emailaddress")]
     )
+
+
+def test_insert_rows_of_many_rows_never_cuts_a_value_short(db):
+    """A value longer than its column: PostgreSQL refuses it, as with a single row (an
+    explicit cast to varchar(n) in the statement would have cut it silently); SQLite keeps
+    it whole. Either way nothing is stored shorter than it was given."""
+    from django.db import DataError, transaction
+
+    workspace = factories.create_workspace("Acme")
+    contact = Contact.objects.create(workspace=workspace)
+    long_value = "+1" + "2" * 400  # ContactIdentifier.value holds 320
+    rows = [(workspace.id, contact.id, "phonenumber", long_value), (workspace.id, contact.id, "emailaddress", "a@x.io")]
+    try:
+        with transaction.atomic():
+            sql.insert_rows(ContactIdentifier, ["workspace", "contact", "key", "value"], rows)
+    except DataError:
+        assert connection.vendor == "postgresql"
+        assert not ContactIdentifier.objects.exists()
+    else:
+        assert connection.vendor == "sqlite"
+        assert ContactIdentifier.objects.get(key="phonenumber").value == long_value

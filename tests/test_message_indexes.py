@@ -61,7 +61,6 @@ def test_the_dispatchers_claim_reads_the_waiting_messages_index_not_the_channels
     messages. PostgreSQL had picked the channel's whole history
     (message_channel_page) here, 4-7 ms per claim at 9,000 messages and growing."""
     from django.db.models.functions import Now
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from messaging.models import Message, Status
@@ -77,18 +76,39 @@ def test_the_dispatchers_claim_reads_the_waiting_messages_index_not_the_channels
     Message.objects.bulk_create(history, batch_size=500)
     waiting = [factories.create_message(channel, None, status=Status.ACCEPTED) for _ in range(5)]
 
-    with CaptureQueriesContext(connection) as ctx:
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
         claimable = dispatch._claimable(timezone.now(), 200, None)
     assert sorted(claimable) == sorted(m.id for m in waiting)  # what it finds is still right
-    sql = ctx.captured_queries[-1]["sql"]
+    sql, params = statements[-1]
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
             found = " ".join(str(row[-1]) for row in cursor.fetchall())
-        else:
-            cursor.execute(f"EXPLAIN {sql}")
-            found = " ".join(row[0] for row in cursor.fetchall())
-    # An index holding only (or led by the status of) the waiting messages: SQLite reads
-    # message_claims by status and sorts the few it finds, PostgreSQL message_waiting.
-    assert "message_waiting" in found or "message_claims" in found, found
-    assert "message_channel_page" not in found, found
+            # SQLite reads message_claims by status and sorts the few waiting ones it finds.
+            assert "message_waiting" in found or "message_claims" in found, found
+            assert "message_channel_page" not in found, found
+            return
+        # PostgreSQL: the plan for these values, and the generic plan a prepared statement
+        # may switch to after five runs (the one that must not depend on the values).
+        from psycopg import sql as pgsql
+
+        literals = [pgsql.Literal(v).as_string(cursor.connection) for v in params]
+        numbered = sql
+        for index in range(1, len(params) + 1):
+            numbered = numbered.replace("%s", f"${index}", 1)
+        cursor.execute(f"EXPLAIN {sql}", params)
+        custom = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE claim_probe AS {numbered}")
+        cursor.execute(f"EXPLAIN EXECUTE claim_probe({', '.join(literals)})")
+        generic = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE claim_probe")
+    for found in (custom, generic):
+        assert "message_waiting" in found, found
+        assert "message_channel_page" not in found, found

@@ -295,9 +295,10 @@ def _accept(
                     # PostgreSQL: the webhook listener's read rides in the inserts' round trip
                     # instead of one of its own after the commit. (SQLite has no round trips,
                     # and the read would only lengthen the write lock.)
-                    subscriptions = (
-                        webhooks.active_subscriptions({workspace.id}) if connection.vendor == "postgresql" else None
+                    pending = (
+                        webhooks.read_active_subscriptions({workspace.id}) if connection.vendor == "postgresql" else None
                     )
+                subscriptions = pending() if pending is not None else None
                 publish_status_changes(
                     [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages],
                     webhook_subscriptions=subscriptions,

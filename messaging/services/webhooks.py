@@ -178,15 +178,25 @@ class ActiveSubscription:
 def active_subscriptions(workspace_ids) -> dict[object, list[ActiveSubscription]]:
     """Per workspace, the active subscriptions' ids and event filters (runs on every commit
     of status changes, so it reads three columns, not model instances)."""
-    by_workspace: dict[object, list[ActiveSubscription]] = defaultdict(list)
+    return read_active_subscriptions(workspace_ids)()
+
+
+def read_active_subscriptions(workspace_ids) -> Callable[[], dict[object, list[ActiveSubscription]]]:
+    """active_subscriptions(), its query sent now and its answer read when the result is
+    called (messaging.db.select_rows_later: inside a pipelined block, no round trip of its own)."""
     if not workspace_ids:
-        return by_workspace
-    rows = db.select_rows(
+        return lambda: defaultdict(list)
+    rows = db.select_rows_later(
         WebhookSubscription, ["id", "workspace_id", "events"], workspace_id__in=workspace_ids, active=True
     )
-    for sub_id, workspace_id, events in rows:
-        by_workspace[workspace_id].append(ActiveSubscription(sub_id, events))
-    return by_workspace
+
+    def answer() -> dict[object, list[ActiveSubscription]]:
+        by_workspace: dict[object, list[ActiveSubscription]] = defaultdict(list)
+        for sub_id, workspace_id, events in rows():
+            by_workspace[workspace_id].append(ActiveSubscription(sub_id, events))
+        return by_workspace
+
+    return answer
 
 
 def enqueue(events: list[Event], subscriptions: dict[object, list[ActiveSubscription]]) -> int:

@@ -11,8 +11,8 @@ checkpoint: in-process that was 0.6 of the 1.0 ms a send's COMMIT took, and of t
 
 Under `manage.py serve` (which sets SQLITE_BACKGROUND_CHECKPOINT for its children) each
 web process runs a Checkpointer instead: a daemon thread that looks at the WAL's size
-every SQLITE_CHECKPOINT_INTERVAL_MS and, past 1,000 pages, runs a PASSIVE checkpoint on
-a connection of its own. A passive checkpoint takes no write lock: writers keep
+every SQLITE_CHECKPOINT_INTERVAL_MS how many frames of the WAL are not in the database
+yet and, from 1,000, runs a PASSIVE checkpoint on a connection of its own. A passive checkpoint takes no write lock: writers keep
 appending meanwhile, and SQLite reuses the file from its start once a checkpoint has
 caught up. Python's sqlite3 releases the GIL while SQLite works, so the copy does not
 stop the process's requests either.
@@ -24,57 +24,72 @@ SQLite's default.
 """
 
 import logging
-import os
 import sqlite3
+import struct
 import threading
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_PAGES = 1000  # SQLite's own wal_autocheckpoint default
 FALLBACK_PAGES = 10_000  # the writers' own automatic checkpoint, in case the thread stalls
+_SHM_HEADER = 100  # two copies of the 48-byte WAL index header, then nBackfill at offset 96
 
 
 class Checkpointer(threading.Thread):
-    """Checkpoints `database` whenever its WAL has grown past CHECKPOINT_PAGES pages."""
+    """Checkpoints `database` whenever CHECKPOINT_PAGES frames of its WAL wait to be copied."""
 
     def __init__(self, database: str, interval: float):
         super().__init__(name="sqlite-checkpoint", daemon=True)
-        self.database, self.wal, self.interval = database, f"{database}-wal", interval
+        self.database, self.shm, self.interval = database, f"{database}-shm", interval
         self.stopping = threading.Event()
         self.checkpoints = 0
         self._connection: sqlite3.Connection | None = None
-        self._threshold = 0
 
     def run(self) -> None:
-        while not self.stopping.wait(self.interval):
+        failures = 0
+        while not self.stopping.wait(self.interval if not failures else min(self.interval * 2**failures, 30)):
             try:
                 self.check()
-            except Exception:  # a bad moment (disk full, file replaced) must not end the thread
-                log.exception("background checkpoint of %s failed; trying again in %.2f s", self.database, self.interval)
-                self._close()
+                failures = 0
+            except Exception:  # a bad moment (disk full, permissions) must not end the thread
+                failures += 1
+                if failures == 1:  # once per streak, not every tick; the writers' fallback still holds
+                    log.exception("background checkpoint of %s failed; retrying with back-off", self.database)
+                try:
+                    self._close()
+                except Exception:  # the connection is being dropped anyway; say so, go on
+                    log.debug("closing the checkpoint connection of %s failed", self.database, exc_info=True)
 
     def check(self) -> bool:
-        """One look: checkpoint if the WAL is past the threshold; True if it ran one."""
-        try:
-            size = os.stat(self.wal).st_size
-        except FileNotFoundError:
-            return False
-        if not self._threshold:
-            self._threshold = CHECKPOINT_PAGES * self._page_size()
-        if size < self._threshold:
+        """One look: checkpoint if CHECKPOINT_PAGES or more frames of the WAL are not yet
+        in the database; True if it ran one."""
+        if self.pending_frames() < CHECKPOINT_PAGES:
             return False
         busy, _, _ = self._connect().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if not busy:  # busy: another process's checkpointer is at it (next look retries)
             self.checkpoints += 1
         return not busy
 
+    def pending_frames(self) -> int:
+        """Frames written to the WAL and not yet copied into the database, read off the
+        WAL index (`<database>-shm`) without a lock: mxFrame of its header minus nBackfill
+        of its checkpoint info (https://www.sqlite.org/walformat.html, native byte order).
+        Not the WAL file's size: SQLite reuses the file from its start after a checkpoint,
+        so once large it stays large. A torn read only makes one look early or late."""
+        try:
+            with open(self.shm, "rb") as shm:
+                header = shm.read(_SHM_HEADER)
+        except FileNotFoundError:
+            return 0  # no WAL in use
+        if len(header) < _SHM_HEADER:
+            return 0
+        max_frame, backfilled = struct.unpack_from("=I", header, 16)[0], struct.unpack_from("=I", header, 96)[0]
+        return max(max_frame - backfilled, 0)
+
     def stop(self) -> None:
         self.stopping.set()
         self.join()
         self._close()
-
-    def _page_size(self) -> int:
-        return self._connect().execute("PRAGMA page_size").fetchone()[0]
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
