@@ -138,7 +138,7 @@ else:
     # `manage.py serve` turns it on for its children; the writers' own automatic
     # checkpoint then only steps in past ~40 MB, should that thread stall.
     SQLITE_BACKGROUND_CHECKPOINT = envbool("SQLITE_BACKGROUND_CHECKPOINT", False)
-    SQLITE_CHECKPOINT_INTERVAL_MS = envint("SQLITE_CHECKPOINT_INTERVAL_MS", 50, minimum=5, maximum=10_000)
+    SQLITE_CHECKPOINT_INTERVAL_MS = envint("SQLITE_CHECKPOINT_INTERVAL_MS", 200, minimum=5, maximum=10_000)
     from portal.sqlite.checkpoint import FALLBACK_PAGES as SQLITE_FALLBACK_CHECKPOINT_PAGES
 
     DATABASES = {

@@ -10,12 +10,19 @@ checkpoint: in-process that was 0.6 of the 1.0 ms a send's COMMIT took, and of t
 2.3 ms it held the write lock.
 
 Under `manage.py serve` (which sets SQLITE_BACKGROUND_CHECKPOINT for its children) each
-web process runs a Checkpointer instead: a daemon thread that looks at the WAL's size
-every SQLITE_CHECKPOINT_INTERVAL_MS how many frames of the WAL are not in the database
-yet and, from 1,000, runs a PASSIVE checkpoint on a connection of its own. A passive checkpoint takes no write lock: writers keep
-appending meanwhile, and SQLite reuses the file from its start once a checkpoint has
-caught up. Python's sqlite3 releases the GIL while SQLite works, so the copy does not
-stop the process's requests either.
+web process runs a Checkpointer instead: a daemon thread that, every
+SQLITE_CHECKPOINT_INTERVAL_MS (200), runs a PASSIVE checkpoint on a connection of its own
+if the WAL was written to since its last one. A passive checkpoint takes no write lock:
+writers keep appending meanwhile, and SQLite reuses the file from its start once a
+checkpoint has caught up. Python's sqlite3 releases the GIL while SQLite works, so the
+copy does not stop the process's requests either. Under load that is a checkpoint of
+~1,000 pages every 200 ms (as often as SQLite's own would run), when idle none.
+
+Whether the WAL was written to is read off `os.stat` (size, modification time, inode),
+never by opening SQLite's files: SQLite locks them with POSIX locks, which belong to the
+process, and closing any descriptor of a file drops all of the process's locks on it,
+under its own connections' feet (a first version that read the WAL index from `-shm`
+corrupted the database in bench/send.py within seconds).
 
 The connections of those processes (and of the workers) keep an automatic checkpoint as
 a fallback, at FALLBACK_PAGES (~40 MB): should the thread stall, the WAL still cannot
@@ -24,26 +31,26 @@ SQLite's default.
 """
 
 import logging
+import os
 import sqlite3
-import struct
 import threading
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_PAGES = 1000  # SQLite's own wal_autocheckpoint default
+CHECKPOINT_PAGES = 1000  # SQLite's own wal_autocheckpoint default (what connections get elsewhere)
 FALLBACK_PAGES = 10_000  # the writers' own automatic checkpoint, in case the thread stalls
-_SHM_HEADER = 100  # two copies of the 48-byte WAL index header, then nBackfill at offset 96
 
 
 class Checkpointer(threading.Thread):
-    """Checkpoints `database` whenever CHECKPOINT_PAGES frames of its WAL wait to be copied."""
+    """Checkpoints `database` every `interval` seconds when its WAL was written to meanwhile."""
 
     def __init__(self, database: str, interval: float):
         super().__init__(name="sqlite-checkpoint", daemon=True)
-        self.database, self.shm, self.interval = database, f"{database}-shm", interval
+        self.database, self.wal, self.interval = database, f"{database}-wal", interval
         self.stopping = threading.Event()
         self.checkpoints = 0
         self._connection: sqlite3.Connection | None = None
+        self._checkpointed: tuple | None = None  # the WAL's stat when last checkpointed
 
     def run(self) -> None:
         failures = 0
@@ -61,30 +68,21 @@ class Checkpointer(threading.Thread):
                     log.debug("closing the checkpoint connection of %s failed", self.database, exc_info=True)
 
     def check(self) -> bool:
-        """One look: checkpoint if CHECKPOINT_PAGES or more frames of the WAL are not yet
-        in the database; True if it ran one."""
-        if self.pending_frames() < CHECKPOINT_PAGES:
+        """One look: checkpoint if the WAL changed since the last checkpoint; True if it ran one."""
+        try:
+            status = os.stat(self.wal)
+        except FileNotFoundError:
+            return False  # no WAL in use
+        stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+        if stamp == self._checkpointed:
             return False
         busy, _, _ = self._connect().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if not busy:  # busy: another process's checkpointer is at it (next look retries)
-            self.checkpoints += 1
-        return not busy
-
-    def pending_frames(self) -> int:
-        """Frames written to the WAL and not yet copied into the database, read off the
-        WAL index (`<database>-shm`) without a lock: mxFrame of its header minus nBackfill
-        of its checkpoint info (https://www.sqlite.org/walformat.html, native byte order).
-        Not the WAL file's size: SQLite reuses the file from its start after a checkpoint,
-        so once large it stays large. A torn read only makes one look early or late."""
-        try:
-            with open(self.shm, "rb") as shm:
-                header = shm.read(_SHM_HEADER)
-        except FileNotFoundError:
-            return 0  # no WAL in use
-        if len(header) < _SHM_HEADER:
-            return 0
-        max_frame, backfilled = struct.unpack_from("=I", header, 16)[0], struct.unpack_from("=I", header, 96)[0]
-        return max(max_frame - backfilled, 0)
+        if busy:  # another process's checkpointer is at it: look again next time
+            return False
+        # A commit during the checkpoint changes the stamp again, so the next look copies it.
+        self._checkpointed = stamp
+        self.checkpoints += 1
+        return True
 
     def stop(self) -> None:
         self.stopping.set()
