@@ -110,5 +110,7 @@ def test_the_dispatchers_claim_reads_the_waiting_messages_index_not_the_channels
         generic = " ".join(row[0] for row in cursor.fetchall())
         cursor.execute("DEALLOCATE claim_probe")
     for found in (custom, generic):
-        assert "message_waiting" in found, found
+        # Either index bounded to the waiting messages; which one is the planner's choice
+        # by its statistics of the moment (CI's PostgreSQL run took message_claims).
+        assert "message_waiting" in found or "message_claims" in found, found
         assert "message_channel_page" not in found, found
