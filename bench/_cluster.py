@@ -136,26 +136,9 @@ def wait_final(channel, count: int, timeout: float) -> float:
         time.sleep(0.2)
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) used so far by the live processes of a process group (Linux)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[2]) == pgid:  # fields after "comm": state ppid pgrp ... utime(11) stime(12)
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def named_cpu_seconds(names: set[str]) -> float:
-    """CPU time used so far by the live processes whose command name is one of `names`
-    (e.g. the local PostgreSQL server's backends, Redis): what a benchmark's requests cost
-    the database besides the app's own processes (Linux)."""
+def _process_cpu(keep) -> float:
+    """CPU seconds (user + system) used so far by the live processes for which
+    `keep(command name, stat fields after it)` is true (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in Path("/proc").iterdir():
@@ -165,10 +148,22 @@ def named_cpu_seconds(names: set[str]) -> float:
             head, _, tail = (entry / "stat").read_text().rpartition(")")
         except OSError:
             continue  # gone meanwhile
-        if head.partition("(")[2] in names:
-            fields = tail.split()
+        fields = tail.split()  # after "comm": state ppid pgrp ... utime(11) stime(12)
+        if keep(head.partition("(")[2], fields):
             total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the live processes of a process group (Linux)."""
+    return _process_cpu(lambda name, fields: int(fields[2]) == pgid)
+
+
+def named_cpu_seconds(names: set[str]) -> float:
+    """CPU time used so far by the live processes whose command name is one of `names`
+    (e.g. the local PostgreSQL server's backends, Redis): what a benchmark's requests cost
+    the database besides the app's own processes (Linux)."""
+    return _process_cpu(lambda name, fields: name in names)
 
 
 def established_connections(pid: int, port: int) -> int:
