@@ -162,3 +162,46 @@ def test_a_lock_file_that_cannot_be_made_is_a_database_error(tmp_path):
     with pytest.raises(OperationalError, match="cannot lock"):
         lock.acquire(timeout=1)
     assert not lock.thread_lock.locked()  # nothing left held for the next writer
+
+
+def test_after_a_given_up_wait_the_next_writer_gets_the_lock_when_it_frees(alias):
+    """The waiting thread outlives a writer that gave up: when the other process lets go
+    it hands the lock to the writer asking by then, and otherwise lets it go at once."""
+    path = lock_path(alias)
+    lock = write_lock(connections.settings[alias]["NAME"])
+    holder = start_holder(path)
+    try:
+        assert not lock.acquire(timeout=0.2)  # gave up; the waiter stays blocked
+        assert lock.waiter.blocked()
+        got = []
+        writer = threading.Thread(target=lambda: got.append(lock.acquire(timeout=5)))
+        writer.start()
+        time.sleep(0.2)
+        assert got == []  # still queued behind the other process
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        writer.join(5)
+        assert got == [True]
+        assert probe(path) == "taken"  # this process holds it now
+        lock.release()
+        assert probe(path) == "free"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_a_given_up_wait_gets_later_is_let_go(alias):
+    path = lock_path(alias)
+    lock = write_lock(connections.settings[alias]["NAME"])
+    holder = start_holder(path)
+    try:
+        assert not lock.acquire(timeout=0.2)
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 5
+    while lock.waiter.blocked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert probe(path) == "free"  # nobody asked any more: not kept
+    insert(alias, 3)  # and the process writes as before
+    assert values(alias) == [3]
