@@ -5,7 +5,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models.constants import OnConflict
 
 
@@ -57,6 +57,14 @@ def writes_are_serialized() -> bool:
     )
 
 
+def _real():
+    """The default connection itself. `connection` is a proxy that finds the thread's
+    connection again (an asgiref Local lookup) on every attribute access, and fields
+    consult the connection they are given for every value they convert: passing this
+    instead was ~4% of a send's CPU (py-spy, stop 13)."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
@@ -91,7 +99,7 @@ def column(model, name: str) -> str:
 
 def prepared(model, name: str, value):
     """`value` as a query parameter for `model`'s field `name`, as the ORM would pass it."""
-    return model._meta.get_field(name).get_db_prep_value(value, connection)
+    return model._meta.get_field(name).get_db_prep_value(value, _real())
 
 
 _OPERATORS = {"": "=", "gt": ">", "lt": "<", "in": "IN"}
@@ -111,6 +119,7 @@ def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
     The text itself is only built (by `build`) when its shape is not cached yet."""
     meta = model._meta
     shape, params = [], []
+    conn = _real()
     for lookup, value in lookups.items():
         name, _, op = lookup.partition("__")
         field = meta.get_field(name)
@@ -120,11 +129,11 @@ def _where(model, lookups: dict) -> tuple[tuple, list, callable]:
                 raise ValueError(f"{lookup}: an empty list matches nothing; check before querying")
             size = in_list_size(len(values))
             shape.append((name, op, size))
-            params.extend(field.get_db_prep_value(field.to_python(v), connection) for v in values)
+            params.extend(field.get_db_prep_value(field.to_python(v), conn) for v in values)
             params.extend([params[-1]] * (size - len(values)))  # a repeated value changes no IN
         else:
             shape.append((name, op, 1))
-            params.append(field.get_db_prep_value(field.to_python(value), connection))
+            params.append(field.get_db_prep_value(field.to_python(value), conn))
 
     def build() -> str:
         parts = []
@@ -145,7 +154,11 @@ def where(model, **lookups) -> tuple[tuple, list, callable]:
     return _where(model, lookups)
 
 
-def _execute_insert(model, fields: list, rows: list[list], ignore_conflicts: bool = False) -> None:
+def _execute_insert(
+    model, fields: list, rows: list, ignore_conflicts: bool = False, columns: list[list] | None = None
+) -> None:
+    """INSERT `rows` (prepared values in `fields` order); `columns`, if given, are the
+    same values column by column (saves the transposing for the many-row form)."""
     on_conflict = OnConflict.IGNORE if ignore_conflicts else None
 
     def build() -> str:
@@ -158,7 +171,7 @@ def _execute_insert(model, fields: list, rows: list[list], ignore_conflicts: boo
         ).rstrip()
 
     if len(rows) > 1 and (array_types := _array_types(fields)) is not None:
-        _insert_arrays(model, fields, array_types, rows, on_conflict)
+        _insert_arrays(model, fields, array_types, columns or [list(c) for c in zip(*rows, strict=True)], on_conflict)
         return
     sql = _statement(("insert", model, tuple(f.attname for f in fields), ignore_conflicts), build)
     with connection.cursor() as cursor:
@@ -181,7 +194,7 @@ def _array_types(fields: list) -> list[str] | None:
     return [re.sub(r"\(.*?\)", "", t) for t in types]
 
 
-def _insert_arrays(model, fields: list, types: list[str], rows: list[list], on_conflict) -> None:
+def _insert_arrays(model, fields: list, types: list[str], columns: list[list], on_conflict) -> None:
     """Many rows in one INSERT ... SELECT FROM unnest(one array per column).
 
     executemany runs the INSERT once per row: with the statement prepared that is still a
@@ -200,7 +213,7 @@ def _insert_arrays(model, fields: list, types: list[str], rows: list[list], on_c
 
     sql = _statement(("insert-arrays", model, tuple(f.attname for f in fields), on_conflict), build)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        cursor.execute(sql, columns)
 
 
 def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
@@ -212,11 +225,23 @@ def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: b
     if not rows:
         return
     model_fields = [model._meta.get_field(name) for name in fields]
-    prepared = [
-        [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=True)]
-        for row in rows
-    ]
-    _execute_insert(model, model_fields, prepared, ignore_conflicts)
+    if any(len(row) != len(fields) for row in rows):
+        raise ValueError(f"every row needs {len(fields)} values ({', '.join(fields)})")
+    # Column by column, converting a value only where it differs from the row before's
+    # (the same object): the dispatcher's events share status, reason, actor and time,
+    # and converting each of them per row was a quarter of its CPU (cProfile, stop 13).
+    columns, conn = [], _real()
+    for field, values in zip(model_fields, zip(*rows), strict=True):
+        out, last, converted = [], _UNSET, None
+        for value in values:
+            if value is not last:
+                converted, last = field.get_db_prep_save(value, conn), value
+            out.append(converted)
+        columns.append(out)
+    _execute_insert(model, model_fields, list(zip(*columns)), ignore_conflicts, columns=columns)
+
+
+_UNSET = object()
 
 
 def insert_instances(objs: list) -> None:
@@ -242,11 +267,11 @@ def prepare_instances(objs: list) -> PreparedRows:
     if model is not None and model._meta.parents:
         raise TypeError("insert_instances does not handle multi-table inheritance")
     fields = list(model._meta.concrete_fields) if model is not None else []
-    rows = []
+    rows, conn = [], _real()
     for obj in objs:
         if obj.pk is None:
             raise ValueError("insert_instances needs primary keys set up front")
-        rows.append([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+        rows.append([f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields])
     return PreparedRows(list(objs), fields, rows)
 
 
@@ -276,13 +301,21 @@ def _converters(fields: list) -> list:
     return found
 
 
-def _converted(converters: list, values) -> list:
+def _converted(converters: list, values, conn) -> list:
     out = []
     for (col, funcs), value in zip(converters, values, strict=True):
-        for convert in funcs:
-            value = convert(value, col, connection)
+        if value is not None:  # every converter of Django's fields keeps NULL as None
+            for convert in funcs:
+                value = convert(value, col, conn)
         out.append(value)
     return out
+
+
+def converted_rows(model, fields: list[str], rows) -> list[tuple]:
+    """Rows of `model`'s `fields` as fetched by a hot path's own SELECT, converted as the
+    ORM's values_list() would."""
+    converters, conn = _converters([model._meta.get_field(name) for name in fields]), _real()
+    return [tuple(_converted(converters, row, conn)) for row in rows]
 
 
 def select_rows(model, fields: list[str], for_update: bool = False, **lookups) -> list[tuple]:
@@ -312,14 +345,13 @@ def select_rows_later(model, fields: list[str], for_update: bool = False, **look
     except BaseException:
         cursor.close()
         raise
-    converters = _converters(model_fields)
 
     def rows() -> list[tuple]:
         try:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        return [tuple(_converted(converters, row)) for row in fetched]
+        return converted_rows(model, fields, fetched)
 
     return rows
 
@@ -339,7 +371,8 @@ def update_rows(model, values: dict, increments: dict | None = None, **lookups) 
         return f"UPDATE {_quote(meta.db_table)} SET {', '.join(sets)} WHERE {where()}"
 
     sql = _statement(("update", model, tuple(values), tuple(increments), shape), build)
-    params = [f.get_db_prep_save(v, connection) for f, v in zip(value_fields, values.values(), strict=True)]
+    conn = _real()
+    params = [f.get_db_prep_save(v, conn) for f, v in zip(value_fields, values.values(), strict=True)]
     params += [int(n) for n in increments.values()]
     with connection.cursor() as cursor:
         cursor.execute(sql, params + where_params)
@@ -403,13 +436,13 @@ def all_with_parent(
     own_names, their_names = [f.attname for f in own], [f.attname for f in theirs]
     own_converters, their_converters = _converters(own), _converters(theirs)
     parent_pk = their_names.index(parent_model._meta.pk.attname)
-    found = []
+    found, conn = [], _real()
     for row in rows:
-        obj = model.from_db(connection.alias, own_names, _converted(own_converters, row[: len(own)]))
+        obj = model.from_db(conn.alias, own_names, _converted(own_converters, row[: len(own)], conn))
         values = row[len(own) :]
         related = None
         if values[parent_pk] is not None:
-            related = parent_model.from_db(connection.alias, their_names, _converted(their_converters, values))
+            related = parent_model.from_db(conn.alias, their_names, _converted(their_converters, values, conn))
         fk.set_cached_value(obj, related)
         found.append(obj)
     return found

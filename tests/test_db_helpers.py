@@ -3,6 +3,7 @@
 import uuid
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -251,3 +252,36 @@ def test_insert_rows_of_many_rows_never_cuts_a_value_short(db):
     else:
         assert connection.vendor == "sqlite"
         assert ContactIdentifier.objects.get(key="phonenumber").value == long_value
+
+
+def test_insert_rows_stores_each_rows_values_when_rows_share_value_objects(db):
+    """insert_rows converts a value once for a run of rows sharing it (the dispatcher's
+    events share status, reason, actor and time); every row must still get its own."""
+    from messaging.models import MessageEvent
+
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    messages = [factories.create_message(channel, None) for _ in range(4)]
+    early, late = timezone.now() - timedelta(hours=1), timezone.now()
+    status, reason = "sent", "shared"
+    rows = [
+        (messages[0].id, status, reason, "robot", early),
+        (messages[1].id, status, reason, "robot", early),
+        (messages[2].id, "delivered", reason, "robot", late),  # differs from the row before
+        (messages[3].id, status, "", "robot", early),  # back to an earlier value
+    ]
+    before = set(MessageEvent.objects.values_list("id", flat=True))
+    sql.insert_rows(MessageEvent, ["message", "status", "reason", "actor", "at"], rows)
+    got = {
+        (e.message_id, e.status, e.reason, e.actor, e.at)
+        for e in MessageEvent.objects.exclude(id__in=before)
+    }
+    assert got == set(rows)
+
+
+def test_insert_rows_refuses_a_row_of_the_wrong_length(db):
+    from messaging.models import MessageEvent
+
+    message = factories.create_message(factories.create_channel(factories.create_workspace("Acme")), None)
+    with pytest.raises(ValueError, match="every row needs 2 values"):
+        sql.insert_rows(MessageEvent, ["message", "status"], [(message.id, "sent", "extra")])
+    assert not MessageEvent.objects.filter(message=message, status="sent").exists()

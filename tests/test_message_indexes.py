@@ -84,7 +84,7 @@ def test_the_dispatchers_claim_reads_the_waiting_messages_index_not_the_channels
 
     with connection.execute_wrapper(capture):
         claimable = dispatch._claimable(timezone.now(), 200, None)
-    assert sorted(claimable) == sorted(m.id for m in waiting)  # what it finds is still right
+    assert sorted(row[0] for row in claimable) == sorted(m.id for m in waiting)  # what it finds is still right
     sql, params = statements[-1]
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":

@@ -223,8 +223,9 @@ def claim_batch(limit: int | None = None, now: datetime | None = None, worker: s
     with transaction.atomic():
         picked = _claimable(now, limit, None if ids is None else list(ids))
         return st.transition_many(
-            picked,
+            [row[0] for row in picked],
             S.PROCESSING,
+            locked_rows=picked,  # the claim's select locked them: not read a second time
             actor=ACTOR,
             at=now,
             increments={"attempts": 1},
@@ -233,9 +234,10 @@ def claim_batch(limit: int | None = None, now: datetime | None = None, worker: s
         )
 
 
-def _claimable(now: datetime, limit: int, ids: list | None) -> list:
-    """Ids of up to `limit` due messages (of `ids` if given), by priority then age; on
-    PostgreSQL locked, skipping rows another claimer holds.
+def _claimable(now: datetime, limit: int, ids: list | None) -> list[tuple]:
+    """Up to `limit` due messages (of `ids` if given), by priority then age, as rows of
+    status.CHANGE_FIELDS (the id first); on PostgreSQL locked, skipping rows another
+    claimer holds.
 
     `_waiting().filter(_due_q(now))` written out once per shape: the dispatcher runs this
     on every batch, and compiling the ORM query cost more than the database's answer.
@@ -252,7 +254,7 @@ def _claimable(now: datetime, limit: int, ids: list | None) -> list:
         # statistics started from the channel and walked its whole history
         # (tests/test_message_indexes.py).
         sql = (
-            f"SELECT {m('id')} FROM {db.quote(Message._meta.db_table)}"
+            f"SELECT {', '.join(m(name) for name in st.CHANGE_FIELDS)} FROM {db.quote(Message._meta.db_table)}"
             f" WHERE {m('channel')} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {db.quote(Channel._meta.db_table)}"
             f" WHERE {c('id')} = {m('channel')} AND ({c('paused')} OR {c('status')} <> %s))"
             f" AND {m('direction')} = %s"
@@ -278,8 +280,7 @@ def _claimable(now: datetime, limit: int, ids: list | None) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    convert = Message._meta.pk.to_python
-    return [convert(row[0]) for row in rows]
+    return db.converted_rows(Message, st.CHANGE_FIELDS, rows)
 
 
 # Contact columns the rules never read: not loaded for every message of a batch.

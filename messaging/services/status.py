@@ -85,6 +85,7 @@ def transition_many(
     at: datetime | None = None,
     via: Sequence[str] = (),
     increments: dict | None = None,
+    locked_rows: list[tuple] | None = None,
     **extra,
 ) -> list:
     """Move many messages to one status in a few queries; returns the ids that moved.
@@ -94,6 +95,8 @@ def transition_many(
     in order, but the rows are updated once. `reason` belongs to the final status.
     `extra` are further fields set to plain values in the same UPDATE, `increments`
     (field → number) are added to columns in place (the dispatcher's attempt count).
+    `locked_rows` are the messages' CHANGE_FIELDS, already selected FOR UPDATE in the
+    caller's transaction (the dispatcher's claim): then they are not read again.
 
     The dispatcher calls this twice per batch, so its statements are written out once
     (messaging.db) rather than compiled by the ORM each time.
@@ -113,9 +116,10 @@ def transition_many(
         return []
     at = at or timezone.now()
     with transaction.atomic():
-        movable = db.select_rows(
-            Message, _CHANGE_FIELDS, for_update=True, id__in=ids, status__in=allowed
-        )
+        if locked_rows is not None:
+            movable = locked_rows
+        else:
+            movable = db.select_rows(Message, CHANGE_FIELDS, for_update=True, id__in=ids, status__in=allowed)
         if not movable:
             return []
         moved_ids = [row[0] for row in movable]
@@ -137,7 +141,7 @@ def transition_many(
 
 
 # What a StatusChange needs of each moved message.
-_CHANGE_FIELDS = ["id", "workspace", "channel", "service", "notify_url"]
+CHANGE_FIELDS = ["id", "workspace", "channel", "service", "notify_url"]
 
 
 def _change(row: tuple, status: str, reason: str, at: datetime) -> StatusChange:
@@ -185,7 +189,7 @@ def requeue(
         return []
     now = timezone.now()
     with transaction.atomic():
-        rows = db.select_rows(Message, _CHANGE_FIELDS, for_update=True, id__in=ids, status=S.PROCESSING)
+        rows = db.select_rows(Message, CHANGE_FIELDS, for_update=True, id__in=ids, status=S.PROCESSING)
         moved_ids = [r[0] for r in rows]
         if not moved_ids:
             return []
