@@ -231,14 +231,14 @@ def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: b
     # (the same object): the dispatcher's events share status, reason, actor and time,
     # and converting each of them per row was a quarter of its CPU (cProfile, stop 13).
     columns, conn = [], _real()
-    for field, values in zip(model_fields, zip(*rows), strict=True):
+    for field, values in zip(model_fields, zip(*rows, strict=True), strict=True):
         out, last, converted = [], _UNSET, None
         for value in values:
             if value is not last:
                 converted, last = field.get_db_prep_save(value, conn), value
             out.append(converted)
         columns.append(out)
-    _execute_insert(model, model_fields, list(zip(*columns)), ignore_conflicts, columns=columns)
+    _execute_insert(model, model_fields, list(zip(*columns, strict=True)), ignore_conflicts, columns=columns)
 
 
 _UNSET = object()

@@ -33,6 +33,14 @@ from messaging.services import webhooks as _webhooks  # noqa: E402
 signals.message_status_changed.connect(_webhooks.on_status_changed, dispatch_uid="webhooks.status")
 signals.message_received.connect(_webhooks.on_received, dispatch_uid="webhooks.incoming")
 db_signals.post_migrate.connect(_webhooks.on_post_migrate, dispatch_uid="webhooks.schedule")
+# Every change of a subscription bumps its workspace's webhooks_version, which tells the
+# processes to read the workspace's subscriptions again (webhooks.subscriptions_of).
+from messaging.models import WebhookSubscription as _WebhookSubscription  # noqa: E402
+
+db_signals.post_save.connect(_webhooks.on_subscription_saved, sender=_WebhookSubscription, dispatch_uid="webhooks.saved")
+db_signals.post_delete.connect(
+    _webhooks.on_subscription_deleted, sender=_WebhookSubscription, dispatch_uid="webhooks.deleted"
+)
 
 # The engine device protocol (seed 000): device request timeouts and conversation sync
 # schedules (messaging.engine.schedules).

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -280,6 +280,7 @@ def _accept(
         # the bodies before they are stored; their ShortLink rows follow the messages.
         short_links = smartlinks.prepare_canonical(workspace, messages, now)
         rows = prepare_instances(messages)  # converted before the write lock is taken
+        subscriptions = webhooks.subscriptions_of(workspace)  # for the webhook listener, kept per process
         try:
             with transaction.atomic():
                 with pipelined():  # PostgreSQL: the inserts in one round trip
@@ -292,13 +293,6 @@ def _accept(
                         MessageEvent, ["message", "status", "reason", "actor", "at"],
                         [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
                     )
-                    # PostgreSQL: the webhook listener's read rides in the inserts' round trip
-                    # instead of one of its own after the commit. (SQLite has no round trips,
-                    # and the read would only lengthen the write lock.)
-                    pending = (
-                        webhooks.read_active_subscriptions({workspace.id}) if connection.vendor == "postgresql" else None
-                    )
-                subscriptions = pending() if pending is not None else None
                 publish_status_changes(
                     [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages],
                     webhook_subscriptions=subscriptions,

@@ -28,13 +28,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 from standardwebhooks import Webhook
 
 from messaging import db
-from messaging.models import Direction, Message, WebhookAttempt, WebhookSubscription
+from messaging.models import Direction, Message, WebhookAttempt, WebhookSubscription, Workspace
 from messaging.outbound import EXCERPT_CHARS, OutboundError, UnsafeURL, post_json
 from messaging.schedules import django_q_migrated, ensure_every_minute
 from messaging.signals import StatusChange
@@ -178,25 +179,58 @@ class ActiveSubscription:
 def active_subscriptions(workspace_ids) -> dict[object, list[ActiveSubscription]]:
     """Per workspace, the active subscriptions' ids and event filters (runs on every commit
     of status changes, so it reads three columns, not model instances)."""
-    return read_active_subscriptions(workspace_ids)()
-
-
-def read_active_subscriptions(workspace_ids) -> Callable[[], dict[object, list[ActiveSubscription]]]:
-    """active_subscriptions(), its query sent now and its answer read when the result is
-    called (messaging.db.select_rows_later: inside a pipelined block, no round trip of its own)."""
+    by_workspace: dict[object, list[ActiveSubscription]] = defaultdict(list)
     if not workspace_ids:
-        return lambda: defaultdict(list)
-    rows = db.select_rows_later(
+        return by_workspace
+    rows = db.select_rows(
         WebhookSubscription, ["id", "workspace_id", "events"], workspace_id__in=workspace_ids, active=True
     )
+    for sub_id, workspace_id, events in rows:
+        by_workspace[workspace_id].append(ActiveSubscription(sub_id, events))
+    return by_workspace
 
-    def answer() -> dict[object, list[ActiveSubscription]]:
-        by_workspace: dict[object, list[ActiveSubscription]] = defaultdict(list)
-        for sub_id, workspace_id, events in rows():
-            by_workspace[workspace_id].append(ActiveSubscription(sub_id, events))
-        return by_workspace
 
-    return answer
+# Per workspace id: (its webhooks_version when read, when read (monotonic), its active subscriptions).
+_known_subscriptions: dict[object, tuple[int, float, list[ActiveSubscription]]] = {}
+KNOWN_WORKSPACES_MAX = 10_000
+# Read again after this long even with an unchanged version: a caller holding a workspace
+# row for long (a websocket consumer's channel) sees subscriptions at most this old.
+KNOWN_MAX_AGE_SECONDS = 5.0
+
+
+def subscriptions_of(workspace: Workspace) -> dict[object, list[ActiveSubscription]]:
+    """active_subscriptions() of one workspace, as fresh as the `workspace` row the caller
+    loaded: read again when its webhooks_version differs from the one they were last read
+    with in this process (or that read is KNOWN_MAX_AGE_SECONDS old). The send path asks
+    on every request, and reading them was ~5% of a send's CPU (py-spy, stop 13); they
+    change rarely.
+
+    A change bumps the version in its own transaction (subscriptions_changed), so a
+    reader that sees the new version reads the new subscriptions; one that read them
+    with the old version meanwhile may keep the newer list under it, never the reverse."""
+    version, now = workspace.webhooks_version, time.monotonic()
+    known = _known_subscriptions.get(workspace.id)
+    if known is None or known[0] != version or now - known[1] > KNOWN_MAX_AGE_SECONDS:
+        found = active_subscriptions({workspace.id}).get(workspace.id, [])
+        if len(_known_subscriptions) >= KNOWN_WORKSPACES_MAX:
+            _known_subscriptions.clear()
+        known = _known_subscriptions[workspace.id] = (version, now, found)
+    return {workspace.id: known[2]} if known[2] else {}
+
+
+def subscriptions_changed(workspace_id) -> None:
+    """Bump the workspace's webhooks_version (see subscriptions_of). Called for every saved
+    or deleted subscription (post_save / post_delete, messaging.listeners) and after
+    every queryset update of subscriptions, in the changing transaction."""
+    Workspace.objects.filter(pk=workspace_id).update(webhooks_version=F("webhooks_version") + 1)
+
+
+def on_subscription_saved(sender, instance: WebhookSubscription, **kwargs) -> None:
+    subscriptions_changed(instance.workspace_id)
+
+
+def on_subscription_deleted(sender, instance: WebhookSubscription, **kwargs) -> None:
+    subscriptions_changed(instance.workspace_id)
 
 
 def enqueue(events: list[Event], subscriptions: dict[object, list[ActiveSubscription]]) -> int:
@@ -215,8 +249,8 @@ def enqueue(events: list[Event], subscriptions: dict[object, list[ActiveSubscrip
 
 def on_status_changed(changes: list[StatusChange], webhook_subscriptions=None, **kwargs) -> int:
     """Queue deliveries of the changes' events. `webhook_subscriptions`: active_subscriptions()
-    of the changes' workspaces, if the writer read them already (on PostgreSQL the send path
-    reads them in the round trip of its inserts, one fewer per send)."""
+    of the changes' workspaces, if the writer has them already (the send path, from
+    subscriptions_of())."""
     subscriptions = webhook_subscriptions
     if subscriptions is None:
         subscriptions = active_subscriptions({c.workspace_id for c in changes})
@@ -304,7 +338,9 @@ def plan_retry(row: WebhookAttempt) -> None:
 
 def _disable(sub: WebhookSubscription, at: datetime) -> None:
     reason = f"The receiver answered 410 Gone at {_iso(at)}; delivery stopped."
-    WebhookSubscription.objects.filter(id=sub.id, active=True).update(active=False, disabled_reason=reason)
+    with transaction.atomic():
+        if WebhookSubscription.objects.filter(id=sub.id, active=True).update(active=False, disabled_reason=reason):
+            subscriptions_changed(sub.workspace_id)
     log.info("webhook subscription %s disabled: %s", sub.id, reason)
 
 

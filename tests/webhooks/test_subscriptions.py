@@ -118,8 +118,9 @@ class TestEvents:
     def test_a_message_accepted_by_the_send_path_is_an_event_for_its_workspace_only(
         self, subscribe, other_workspace, channel, receiver, on_commit
     ):
-        """The send path hands the listener the subscriptions it read with its inserts (on
-        PostgreSQL); what reaches the subscribers is the same as where the listener reads."""
+        """The send path hands the listener the subscriptions it keeps per workspace
+        (webhooks.subscriptions_of); what reaches the subscribers is the same as where the
+        listener reads them itself."""
         from messaging.services.send import send_text
 
         mine = subscribe()
