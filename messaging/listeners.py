@@ -41,6 +41,13 @@ db_signals.post_save.connect(_webhooks.on_subscription_saved, sender=_WebhookSub
 db_signals.post_delete.connect(
     _webhooks.on_subscription_deleted, sender=_WebhookSubscription, dispatch_uid="webhooks.deleted"
 )
+# Likewise every change of a channel bumps its workspace's channels_version
+# (channels.channel_of, the send path's channel lookup).
+from messaging.models import Channel as _Channel  # noqa: E402
+from messaging.services import channels as _channels  # noqa: E402
+
+db_signals.post_save.connect(_channels.on_channel_saved, sender=_Channel, dispatch_uid="channels.saved")
+db_signals.post_delete.connect(_channels.on_channel_deleted, sender=_Channel, dispatch_uid="channels.deleted")
 
 # The engine device protocol (seed 000): device request timeouts and conversation sync
 # schedules (messaging.engine.schedules).

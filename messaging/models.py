@@ -99,11 +99,11 @@ class Workspace(models.Model):
     operator_identifiers = models.JSONField(
         default=list, blank=True, help_text="Identifiers (E.164 numbers, emails) allowed to send /commands to the bot"
     )
-    # Counts changes of the workspace's webhook subscriptions (bumped in the same
-    # transaction as each change, messaging.services.webhooks.subscriptions_changed): a
-    # process keeps the active subscriptions it read per workspace and reads them again
-    # only when a freshly loaded workspace row shows another count.
+    # Count the changes of the workspace's webhook subscriptions and of its channels,
+    # bumped with each change: a process keeps what it read of them and reads again only
+    # when a freshly loaded workspace row shows another count (messaging.services.versioned).
     webhooks_version = models.PositiveBigIntegerField(default=0, editable=False)
+    channels_version = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=dj_tz.now)
 
     def __str__(self) -> str:

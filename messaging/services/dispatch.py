@@ -574,7 +574,11 @@ def release_due(now: datetime | None = None) -> bool:
 
 def set_paused(channel: Channel, paused: bool) -> None:
     """Pause (messages are accepted and wait) or resume (the waiting messages go out)."""
-    Channel.objects.filter(pk=channel.pk).update(paused=paused, updated_at=timezone.now())
+    from messaging.services.channels import channels_changed
+
+    with transaction.atomic():
+        Channel.objects.filter(pk=channel.pk).update(paused=paused, updated_at=timezone.now())
+        channels_changed(channel.workspace_id)
     channel.paused = paused
     if not paused:
         transaction.on_commit(request_dispatch)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 from standardwebhooks import Webhook
@@ -38,6 +38,7 @@ from messaging import db
 from messaging.models import Direction, Message, WebhookAttempt, WebhookSubscription, Workspace
 from messaging.outbound import EXCERPT_CHARS, OutboundError, UnsafeURL, post_json
 from messaging.schedules import django_q_migrated, ensure_every_minute
+from messaging.services.versioned import VersionedCache, bump
 from messaging.signals import StatusChange
 
 log = logging.getLogger(__name__)
@@ -190,39 +191,27 @@ def active_subscriptions(workspace_ids) -> dict[object, list[ActiveSubscription]
     return by_workspace
 
 
-# Per workspace id: (its webhooks_version when read, when read (monotonic), its active subscriptions).
-_known_subscriptions: dict[object, tuple[int, float, list[ActiveSubscription]]] = {}
-KNOWN_WORKSPACES_MAX = 10_000
-# Read again after this long even with an unchanged version: a caller holding a workspace
-# row for long (a websocket consumer's channel) sees subscriptions at most this old.
-KNOWN_MAX_AGE_SECONDS = 5.0
+# Per workspace: its active subscriptions, kept while its webhooks_version is unchanged.
+_known_subscriptions: VersionedCache[list[ActiveSubscription]] = VersionedCache()
 
 
 def subscriptions_of(workspace: Workspace) -> dict[object, list[ActiveSubscription]]:
     """active_subscriptions() of one workspace, as fresh as the `workspace` row the caller
-    loaded: read again when its webhooks_version differs from the one they were last read
-    with in this process (or that read is KNOWN_MAX_AGE_SECONDS old). The send path asks
-    on every request, and reading them was ~5% of a send's CPU (py-spy, stop 13); they
-    change rarely.
-
-    A change bumps the version in its own transaction (subscriptions_changed), so a
-    reader that sees the new version reads the new subscriptions; one that read them
-    with the old version meanwhile may keep the newer list under it, never the reverse."""
-    version, now = workspace.webhooks_version, time.monotonic()
-    known = _known_subscriptions.get(workspace.id)
-    if known is None or known[0] != version or now - known[1] > KNOWN_MAX_AGE_SECONDS:
-        found = active_subscriptions({workspace.id}).get(workspace.id, [])
-        if len(_known_subscriptions) >= KNOWN_WORKSPACES_MAX:
-            _known_subscriptions.clear()
-        known = _known_subscriptions[workspace.id] = (version, now, found)
-    return {workspace.id: known[2]} if known[2] else {}
+    loaded (messaging.services.versioned). The send path asks on every request, and reading
+    them was ~5% of a send's CPU (py-spy, stop 13); they change rarely."""
+    found = _known_subscriptions.get(
+        workspace.id,
+        workspace.webhooks_version,
+        lambda: active_subscriptions({workspace.id}).get(workspace.id, []),
+    )
+    return {workspace.id: found} if found else {}
 
 
 def subscriptions_changed(workspace_id) -> None:
-    """Bump the workspace's webhooks_version (see subscriptions_of). Called for every saved
-    or deleted subscription (post_save / post_delete, messaging.listeners) and after
-    every queryset update of subscriptions, in the changing transaction."""
-    Workspace.objects.filter(pk=workspace_id).update(webhooks_version=F("webhooks_version") + 1)
+    """Bump the workspace's webhooks_version. Called for every saved or deleted
+    subscription (post_save / post_delete, messaging.listeners) and after every queryset
+    update of subscriptions, in the changing transaction."""
+    bump(workspace_id, "webhooks_version")
 
 
 def on_subscription_saved(sender, instance: WebhookSubscription, **kwargs) -> None:

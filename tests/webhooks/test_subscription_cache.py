@@ -114,7 +114,7 @@ def test_a_workspace_row_held_for_long_still_sees_changes_after_the_maximum_age(
     assert webhooks.subscriptions_of(held) == {}
     sub = WebhookSubscription.objects.create(workspace=workspace, url="http://93.184.216.34/a", events=["*"])
     assert webhooks.subscriptions_of(held) == {}  # its version is the old one, and the list is young
-    monkeypatch.setattr(webhooks, "KNOWN_MAX_AGE_SECONDS", 0.0)
+    monkeypatch.setattr(webhooks._known_subscriptions, "max_age", 0.0)
     [found] = webhooks.subscriptions_of(held)[workspace.id]
     assert found.id == sub.id
 
