@@ -285,3 +285,23 @@ def test_insert_rows_refuses_a_row_of_the_wrong_length(db):
     with pytest.raises(ValueError, match="every row needs 2 values"):
         sql.insert_rows(MessageEvent, ["message", "status"], [(message.id, "sent", "extra")])
     assert not MessageEvent.objects.filter(message=message, status="sent").exists()
+
+
+def test_prepare_instances_converts_every_field_as_the_field_itself_would(db):
+    """Strings, flags and (where the backend passes them through) integers skip
+    get_db_prep_save; the parameters must still be exactly what it would give."""
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    message = Message(
+        id=uuid.uuid4(), workspace_id=channel.workspace_id, channel=channel, direction="outgoing",
+        receiver={"contacts": []}, body={"type": "text", "text": {"text": "hi"}}, reference="ref",
+        status=Message._meta.get_field("status").choices[0][0], priority=3, validity=60, attempts=True,
+        scheduled_for=None, created_at=timezone.now(), updated_at=timezone.now(), last_status_at=timezone.now(),
+    )
+    [row] = sql.prepare_instances([message]).rows
+    fields = list(Message._meta.concrete_fields)
+    expected = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
+    for field, got, want in zip(fields, row, expected, strict=True):
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            continue  # pre_save sets these to the time of the call
+        assert type(got) is type(want), field.name
+        assert getattr(got, "obj", got) == getattr(want, "obj", want), field.name  # psycopg's Jsonb has no ==
