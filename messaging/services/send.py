@@ -287,7 +287,8 @@ def _accept(
                     if _create_receivers(workspace, prepared):
                         rows = prepare_instances(messages)  # new receivers' contact ids went in
                     insert_prepared(rows)
-                    ShortLink.objects.bulk_create(short_links)
+                    if short_links:
+                        ShortLink.objects.bulk_create(short_links)
                     _link(workspace, prepared)
                     insert_rows(
                         MessageEvent, ["message", "status", "reason", "actor", "at"],
