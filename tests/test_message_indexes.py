@@ -114,3 +114,22 @@ def test_the_dispatchers_claim_reads_the_waiting_messages_index_not_the_channels
         # by its statistics of the moment (CI's PostgreSQL run took message_claims).
         assert "message_waiting" in found or "message_claims" in found, found
         assert "message_channel_page" not in found, found
+
+
+def test_events_and_identifiers_have_no_single_column_index_a_composite_one_leads_with(db):
+    """Migration 0016: the lookups by message (events) and by workspace (identifiers) are
+    served by event_message_time and identifier_unique_per_workspace."""
+    with connection.cursor() as cursor:
+        events = connection.introspection.get_constraints(cursor, "messaging_messageevent")
+        identifiers = connection.introspection.get_constraints(cursor, "messaging_contactidentifier")
+    single = [c["columns"] for c in [*events.values(), *identifiers.values()] if c["index"] and len(c["columns"]) == 1]
+    assert ["message_id"] not in single and ["workspace_id"] not in single, single
+    some_id = "00000000000040008000000000000001"  # a UUID as both databases store it
+    assert "event_message_time" in plan(f"SELECT id FROM messaging_messageevent WHERE message_id = '{some_id}'")
+    found = plan(
+        "SELECT contact_id FROM messaging_contactidentifier"
+        f" WHERE workspace_id = '{some_id}' AND key = 'phonenumber' AND value = '+15550100'"
+    )
+    # The unique constraint's index, by all three columns (SQLite names it sqlite_autoindex_...).
+    unique = "identifier_unique_per_workspace" if connection.vendor == "postgresql" else "(workspace_id=? AND key=? AND value=?)"
+    assert unique in found, found
