@@ -336,6 +336,11 @@ DISPATCH_BATCH_SIZE = envint("DISPATCH_BATCH_SIZE", 200, minimum=1)
 # lock the web processes' sends queue on, and fewer, larger batches kept them waiting less
 # (bench/send.py, stop 13: ratio 0.80/0.81 against 0.78/0.79 at 100 ms, alternating runs).
 DISPATCH_LINGER_MS = envint("DISPATCH_LINGER_MS", 250, minimum=0, maximum=1000)
+# After seeing the dispatch flag set, a process does not read it again on its next commits
+# for this long (less 200 ms); a dispatcher that runs out of work keeps claiming this long
+# after clearing the flag, so nothing those commits add is left waiting. Saves a read per
+# send (messaging/services/dispatch.py request_dispatch). 0: read on every commit.
+DISPATCH_FLAG_TRUST_MS = envint("DISPATCH_FLAG_TRUST_MS", 1000, minimum=0, maximum=10_000)
 DISPATCH_CLAIM_TIMEOUT = envint("DISPATCH_CLAIM_TIMEOUT", 300, minimum=10)
 DISPATCH_MAX_ATTEMPTS = envint("DISPATCH_MAX_ATTEMPTS", 3, minimum=1)
 DISPATCH_SIGNAL_TTL = envint("DISPATCH_SIGNAL_TTL", 30, minimum=1)  # a lost queued task is replaced after this

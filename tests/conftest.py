@@ -123,3 +123,14 @@ def dispatches(monkeypatch):
     calls: list[int] = []
     monkeypatch.setattr(dispatch, "request_dispatch", lambda *a, **k: calls.append(1))
     return calls
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dispatch_flag_trust():
+    """Each test starts without this process having seen the dispatch flag set (what it
+    saw is trusted for DISPATCH_FLAG_TRUST_MS, longer than some tests take)."""
+    from messaging.services import dispatch
+
+    dispatch._flag_seen_until = 0.0
+    yield
+    dispatch._flag_seen_until = 0.0

@@ -88,7 +88,14 @@ def _task_timeout() -> int:
 
 def linger_seconds() -> float:
     """Pause between partial batches while traffic flows (DISPATCH_LINGER_MS)."""
-    return int(_setting("DISPATCH_LINGER_MS", 100)) / 1000
+    return int(_setting("DISPATCH_LINGER_MS", 250)) / 1000
+
+
+def flag_trust_seconds() -> float:
+    """How long after seeing the dispatch flag set a process may rely on it without
+    reading it again (DISPATCH_FLAG_TRUST_MS), and so how long a dispatcher keeps claiming
+    after it cleared the flag. 0 in sync mode (tests): inline tasks never linger."""
+    return 0.0 if _sync_mode() else int(_setting("DISPATCH_FLAG_TRUST_MS", 1000)) / 1000
 
 
 def signal_ttl() -> int:
@@ -120,15 +127,32 @@ def worker_id() -> str:
 # --- coalesced requests ---------------------------------------------------------------------
 
 
+# monotonic() until which this process takes the dispatch flag to be set without reading
+# it: see request_dispatch().
+_flag_seen_until = 0.0
+# Kept off the trust window: slack for the two processes' clocks and schedulers.
+FLAG_TRUST_MARGIN = 0.2
+
+
 def request_dispatch(force: bool = False) -> bool:
     """Ask the workers to look at the outbox soon. Called on commit by the send path.
 
     Coalesced: True only when this call queued a task. While a dispatch task is queued or
-    running (its flag is younger than DISPATCH_SIGNAL_TTL) the call is one read.
-    `force` queues a task regardless (a dispatcher that ran out of time hands over).
+    running (its flag is younger than DISPATCH_SIGNAL_TTL) the call is one read, and after
+    a read that found the flag set, no read at all for the next DISPATCH_FLAG_TRUST_MS
+    (less a margin): a dispatcher that clears the flag keeps claiming that long before it
+    stops (dispatch_due), so whatever this process commits meanwhile is still claimed.
+    The window is measured on each side's own monotonic clock, so clocks of different
+    hosts need not agree. `force` queues a task regardless (a dispatcher that ran out of
+    time hands over).
     """
+    global _flag_seen_until
+    asked = time.monotonic()  # before the read: the window starts no later than the flag's state
+    if not force and asked < _flag_seen_until:
+        return False
     now = timezone.now()
     if not force and db.exists(DispatchSignal, name=FLAG_DISPATCH, pending_until__gt=now):
+        _flag_seen_until = asked + flag_trust_seconds() - FLAG_TRUST_MARGIN
         return False
     until = now + timedelta(seconds=signal_ttl())
     flag = DispatchSignal.objects.filter(name=FLAG_DISPATCH)
@@ -436,9 +460,11 @@ def dispatch_due(budget_seconds: float | None = None) -> int:
     batch was out — batches grow with the load instead of a task per handful of messages.
     Between partial batches it lingers DISPATCH_LINGER_MS, so a steady trickle is served in
     batches of several messages instead of one claim and status write per message.
-    When a claim comes back empty it clears the flag and claims once more: an accept
-    committed before the clear saw the flag set and queued nothing, so this last claim
-    takes it; one committed after the clear finds the flag clear and queues a task.
+    When a claim comes back empty it clears the flag and keeps claiming for
+    DISPATCH_FLAG_TRUST_MS: an accept committed before the clear saw the flag set (or
+    relied on having seen it set, within that window) and queued nothing, so one of these
+    claims takes it; one whose process reads the flag after the clear finds it clear and
+    queues a task.
     """
     _hold_dispatch_flag()
     held_at = time.monotonic()
@@ -451,7 +477,7 @@ def dispatch_due(budget_seconds: float | None = None) -> int:
         ids = claim_batch(worker=worker)
         if not ids:
             _clear_dispatch_flag()
-            ids = claim_batch(worker=worker)
+            ids = _claim_while_trusted(worker)
             if not ids:
                 break
             _hold_dispatch_flag()
@@ -475,6 +501,20 @@ def dispatch_due(budget_seconds: float | None = None) -> int:
             held_at = time.monotonic()
     _arm_for_next()
     return handled
+
+
+def _claim_while_trusted(worker: str) -> list:
+    """Right after clearing the flag: claim until something comes or until no process can
+    still be relying on having seen the flag set (flag_trust_seconds()), pausing a linger
+    between claims. A process that read the flag before the clear commits its messages
+    within that window, so one of these claims takes them."""
+    cleared = time.monotonic()
+    while True:
+        ids = claim_batch(worker=worker)
+        left = flag_trust_seconds() - (time.monotonic() - cleared)
+        if ids or left <= 0:
+            return ids
+        time.sleep(min(left, max(linger_seconds(), 0.05)))
 
 
 def dispatch_ids(ids) -> int:

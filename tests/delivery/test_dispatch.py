@@ -1,5 +1,6 @@
 """The dispatch core: claims, batches, results, retries (django-q2 in sync mode)."""
 
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -240,3 +241,59 @@ def test_passing_through_statuses_records_each_step(sandbox):
     assert events(msg) == ["sent", "delivered"]
     with pytest.raises(ValueError, match="delivered to sent"):
         st.transition_many([msg.id], Status.SENT, via=[Status.DELIVERED])
+
+
+@pytest.fixture
+def queued_tasks(monkeypatch):
+    """A real (not inline) queue: tasks are recorded, not run; the flag-trust window applies."""
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, **kw: queued.append(func))
+    monkeypatch.setattr(dispatch, "_sync_mode", lambda: False)
+    return queued
+
+
+def test_after_seeing_the_flag_set_a_process_does_not_read_it_again_for_a_while(
+    sandbox, queued_tasks, settings, django_assert_num_queries
+):
+    settings.DISPATCH_FLAG_TRUST_MS = 1000
+    assert dispatch.request_dispatch()  # queues the task, sets the flag
+    assert not dispatch.request_dispatch()  # reads it: set
+    with django_assert_num_queries(0):
+        assert not dispatch.request_dispatch()  # trusted: no read
+    assert queued_tasks == ["messaging.tasks.dispatch_due"]
+
+
+def test_the_flag_is_read_again_once_the_window_is_over(sandbox, queued_tasks, settings, django_assert_num_queries):
+    settings.DISPATCH_FLAG_TRUST_MS = 250  # trusted for 50 ms (less the 200 ms margin)
+    assert dispatch.request_dispatch()
+    assert not dispatch.request_dispatch()
+    time.sleep(0.1)
+    with django_assert_num_queries(1):
+        assert not dispatch.request_dispatch()
+
+
+def test_a_dispatcher_out_of_work_keeps_claiming_through_the_window(sandbox, queued_tasks, settings, monkeypatch):
+    """A message committed by a process that trusted the flag after the dispatcher cleared
+    it (and so queued nothing) is still claimed: the dispatcher keeps claiming for the
+    window before it stops. With no window, the same message waits for the sweeper."""
+    settings.DISPATCH_LINGER_MS = 50
+
+    def run(trust_ms: int) -> tuple[int, Message]:
+        settings.DISPATCH_FLAG_TRUST_MS = trust_ms
+        late = []
+
+        def sleep(seconds):  # the first pause after the flag is cleared: a send commits
+            if not late:
+                late.append(factories.create_message(sandbox))
+
+        monkeypatch.setattr(dispatch.time, "sleep", sleep)
+        handled = dispatch.dispatch_due()
+        if not late:  # no pause at all: the send commits right after the dispatcher stopped
+            late.append(factories.create_message(sandbox))
+        late[0].refresh_from_db()
+        return handled, late[0]
+
+    handled, message = run(1000)
+    assert handled == 1 and message.status == Status.DELIVERED
+    handled, message = run(0)
+    assert handled == 0 and message.status == Status.ACCEPTED
