@@ -106,7 +106,11 @@ def processes(tmp_path):
         proc.log_file.close()
 
 
-def test_two_phones_send_200_messages_and_one_dies_mid_way(workspace, processes):
+def test_two_phones_send_200_messages_and_one_dies_mid_way(workspace, processes, settings):
+    # This test is the worker: it calls dispatch_due() after each batch and expects it back
+    # while phone A still holds sends. Nobody here relies on having seen the dispatch flag,
+    # so no trust window (a dispatcher out of work would keep claiming for it, ~1 s).
+    settings.DISPATCH_FLAG_TRUST_MS = 0
     channel = factories.create_channel(workspace, "sms", "engine", name="Phones")
     phone_a, token_a = factories.create_endpoint(channel, name="A")
     phone_b, token_b = factories.create_endpoint(channel, name="B")
