@@ -225,6 +225,12 @@ def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: b
     that would break a unique constraint, as bulk_create(ignore_conflicts=True) does."""
     if not rows:
         return
+    model_fields, columns = _prepared_columns(model, fields, rows)
+    _execute_insert(model, model_fields, list(zip(*columns, strict=True)), ignore_conflicts, columns=columns)
+
+
+def _prepared_columns(model, fields: list[str], rows: list[tuple]) -> tuple[list, list[list]]:
+    """The model fields named and the rows' values converted by them, column by column."""
     model_fields = [model._meta.get_field(name) for name in fields]
     if any(len(row) != len(fields) for row in rows):
         raise ValueError(f"every row needs {len(fields)} values ({', '.join(fields)})")
@@ -239,7 +245,42 @@ def insert_rows(model, fields: list[str], rows: list[tuple], ignore_conflicts: b
                 converted, last = field.get_db_prep_save(value, conn), value
             out.append(converted)
         columns.append(out)
-    _execute_insert(model, model_fields, list(zip(*columns, strict=True)), ignore_conflicts, columns=columns)
+    return model_fields, columns
+
+
+def insert_together(first: "PreparedRows", *more: tuple) -> None:
+    """PostgreSQL: prepare_instances() rows and further plain rows, `more` as
+    (model, field names, rows) like insert_rows() takes them, inserted by ONE statement
+    (the others as data-modifying WITH clauses). One statement is atomic by itself, so
+    outside a transaction it needs no BEGIN and COMMIT of its own: a send's message, its
+    receiver link and its first event cost one round trip, where a transaction cost two
+    and psycopg's pipeline work. Rows may refer to each other: Django's foreign keys are
+    DEFERRABLE INITIALLY DEFERRED, checked when the statement (or the caller's
+    transaction) ends. The instances then count as saved."""
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("insert_together needs PostgreSQL's data-modifying WITH")
+    parts = [(type(first.objs[0]), first.fields, first.rows)]
+    for model, names, rows in more:
+        if rows:
+            fields, columns = _prepared_columns(model, names, rows)
+            parts.append((model, fields, list(zip(*columns, strict=True))))
+
+    def build() -> str:
+        inserts = []
+        for model, fields, rows in parts:
+            columns = ", ".join(_quote(f.column) for f in fields)
+            row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            inserts.append(f"INSERT INTO {_quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(rows))}")
+        *earlier, last = inserts
+        if not earlier:
+            return last
+        return "WITH " + ", ".join(f"i{n} AS ({sql})" for n, sql in enumerate(earlier)) + f" {last}"
+
+    key = ("together", tuple((model, tuple(f.attname for f in fields), len(rows)) for model, fields, rows in parts))
+    sql = _statement(key, build)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for _, _, rows in parts for row in rows for value in row])
+    _mark_saved(first.objs)
 
 
 _UNSET = object()
@@ -322,9 +363,14 @@ def insert_prepared(prepared: PreparedRows) -> None:
     if not prepared.objs:
         return
     _execute_insert(type(prepared.objs[0]), prepared.fields, prepared.rows)
-    for obj in prepared.objs:
+    _mark_saved(prepared.objs)
+
+
+def _mark_saved(objs: list) -> None:
+    alias = _real().alias
+    for obj in objs:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = alias
 
 
 _converter_lists: dict[tuple, list] = {}

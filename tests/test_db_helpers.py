@@ -305,3 +305,65 @@ def test_prepare_instances_converts_every_field_as_the_field_itself_would(db):
             continue  # pre_save sets these to the time of the call
         assert type(got) is type(want), field.name
         assert getattr(got, "obj", got) == getattr(want, "obj", want), field.name  # psycopg's Jsonb has no ==
+
+
+def test_insert_together_stores_rows_of_several_tables_in_one_statement(db, django_assert_num_queries):
+    """PostgreSQL: a message, its receiver link and its event as one INSERT with WITH
+    clauses, stored as the ORM stores them. Elsewhere it is refused, not emulated."""
+    from messaging.models import MessageEvent
+
+    channel = factories.create_channel(factories.create_workspace("Acme"))
+    contact = factories.create_contact(channel.workspace, phone="+14155550100")
+    now = timezone.now()
+    message = Message(
+        id=uuid.uuid4(), workspace_id=channel.workspace_id, channel=channel, contact=contact,
+        body={"type": "text", "text": {"text": "hi"}}, receiver={"contacts": [{"id": str(contact.id)}]},
+        status="accepted", created_at=now, updated_at=now, last_status_at=now,
+    )
+    rows = sql.prepare_instances([message])
+    Link = Message.contacts.through
+    parts = [
+        (Link, ["message", "contact"], [(message.id, contact.id)]),
+        (MessageEvent, ["message", "status", "reason", "actor", "at"], [(message.id, "accepted", "", "test", now)]),
+    ]
+    if connection.vendor != "postgresql":
+        with pytest.raises(NotImplementedError):
+            sql.insert_together(rows, *parts)
+        assert not Message.objects.filter(id=message.id).exists()
+        return
+    with django_assert_num_queries(1):
+        sql.insert_together(rows, *parts)
+    stored = Message.objects.get(id=message.id)
+    assert fields_of(stored) | {"updated_at": None} == fields_of(message) | {"updated_at": None}
+    assert list(stored.contacts.values_list("id", flat=True)) == [contact.id]
+    assert list(stored.events.values_list("status", "actor", "at")) == [("accepted", "test", now)]
+    assert not message._state.adding
+
+
+def test_a_send_to_a_known_receiver_on_postgresql_is_one_insert_statement(db, api):
+    """The message, its receiver link and its first event: one statement, no BEGIN/COMMIT
+    of its own (inside the test's transaction here, as in any caller's transaction)."""
+    workspace = factories.create_workspace("Acme")
+    channel = factories.create_channel(workspace, "sms", "sandbox")
+    _, key = factories.create_access_key(workspace, "sender")
+    factories.create_contact(workspace, phone="+14155550100")
+    body = {
+        "receiver": {"contacts": [{"identifierKey": "phonenumber", "identifierValue": "+14155550100"}]},
+        "body": {"type": "text", "text": {"text": "hi"}},
+    }
+    url = f"/workspaces/{workspace.id}/channels/{channel.id}/messages"
+    assert api.key(key).post(url, body, format="json").status_code == 202  # channel and subscriptions now kept
+    statements = []
+
+    def capture(execute, sql_text, params, many, context):
+        statements.append(sql_text)
+        return execute(sql_text, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        assert api.key(key).post(url, body, format="json").status_code == 202
+    inserts = [s for s in statements if "INSERT INTO" in s]
+    if connection.vendor == "postgresql":
+        assert len(inserts) == 1 and inserts[0].startswith("WITH "), inserts
+    else:  # SQLite: the message, its link and its event in one write transaction
+        assert len(inserts) == 3, inserts
+    assert Message.objects.filter(channel=channel).count() == 2

@@ -19,16 +19,17 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from messaging.db import insert_prepared, insert_rows, pipelined, prepare_instances
+from messaging.db import insert_prepared, insert_rows, insert_together, pipelined, prepare_instances
 from messaging.errors import Conflict, Inactive, NotFound, ValidationFailed
 from messaging.models import (
     Channel,
@@ -85,6 +86,7 @@ EXTRA_FIELDS = frozenset(
     }
 )
 ACTOR_MAX = 100
+EVENT_FIELDS = ["message", "status", "reason", "actor", "at"]
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _url = URLValidator(schemes=["http", "https"])
 log = logging.getLogger(__name__)
@@ -281,19 +283,26 @@ def _accept(
         short_links = smartlinks.prepare_canonical(workspace, messages, now)
         rows = prepare_instances(messages)  # converted before the write lock is taken
         subscriptions = webhooks.subscriptions_of(workspace)  # for the webhook listener, kept per process
+        events = [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages]
+        one_statement = _fits_one_statement(prepared, short_links)
         try:
-            with transaction.atomic():
-                with pipelined():  # PostgreSQL: the inserts in one round trip
-                    if _create_receivers(workspace, prepared):
-                        rows = prepare_instances(messages)  # new receivers' contact ids went in
-                    insert_prepared(rows)
-                    if short_links:
-                        ShortLink.objects.bulk_create(short_links)
-                    _link(workspace, prepared)
-                    insert_rows(
-                        MessageEvent, ["message", "status", "reason", "actor", "at"],
-                        [(m.id, m.status, "", actor[:ACTOR_MAX], now) for m in messages],
+            with nullcontext() if one_statement else transaction.atomic():
+                if one_statement:  # PostgreSQL, known receivers: atomic by itself, no BEGIN/COMMIT
+                    insert_together(
+                        rows,
+                        (Message.contacts.through, ["message", "contact"], _receiver_links(prepared)),
+                        (MessageEvent, EVENT_FIELDS, events),
                     )
+                else:
+                    with pipelined():  # PostgreSQL: the inserts in one round trip
+                        if _create_receivers(workspace, prepared):
+                            rows = prepare_instances(messages)  # new receivers' contact ids went in
+                        insert_prepared(rows)
+                        if short_links:
+                            ShortLink.objects.bulk_create(short_links)
+                        _link(workspace, prepared)
+                        insert_rows(MessageEvent, EVENT_FIELDS, events)
+                # Outside a transaction (one statement) these run at once, else on commit.
                 publish_status_changes(
                     [StatusChange(m.id, workspace.id, channel.id, m.status, "", now, notify=_notify(m)) for m in messages],
                     webhook_subscriptions=subscriptions,
@@ -354,11 +363,25 @@ def _create_receivers(workspace: Workspace, prepared: list[_Prepared]) -> bool:
     return True
 
 
+def _fits_one_statement(prepared: list[_Prepared], short_links: list) -> bool:
+    """Whether the send's rows can go in as one statement (db.insert_together): on
+    PostgreSQL, when every receiver is a known contact (a new one is created inside a
+    transaction first) and there are no short links or tags to add as well."""
+    return (
+        connection.vendor == "postgresql"
+        and not short_links
+        and not any(p.tag_names for p in prepared)
+        and not any(isinstance(c, NewContact) for p in prepared for c in p.contact_ids)
+    )
+
+
+def _receiver_links(prepared: list[_Prepared]) -> list[tuple]:
+    return [(p.message.id, c) for p in prepared for c in p.contact_ids]
+
+
 def _link(workspace: Workspace, prepared: list[_Prepared]) -> None:
     """Receiver contacts and tags, as bulk inserts into the many-to-many tables."""
-    insert_rows(
-        Message.contacts.through, ["message", "contact"], [(p.message.id, c) for p in prepared for c in p.contact_ids]
-    )
+    insert_rows(Message.contacts.through, ["message", "contact"], _receiver_links(prepared))
     names = {name for p in prepared for name in p.tag_names}
     if not names:
         return
