@@ -2,7 +2,6 @@
 
 import re
 import sqlite3
-from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -409,13 +408,6 @@ def converted_rows(model, fields: list[str], rows) -> list[tuple]:
 def select_rows(model, fields: list[str], for_update: bool = False, **lookups) -> list[tuple]:
     """values_list(*fields) of the rows matching `lookups` (see _where), converted as the ORM
     would; `for_update` locks them as select_for_update() does (where the database can)."""
-    return select_rows_later(model, fields, for_update, **lookups)()
-
-
-def select_rows_later(model, fields: list[str], for_update: bool = False, **lookups) -> Callable[[], list[tuple]]:
-    """select_rows(), sent now and read later: call the result for the rows. Inside
-    pipelined() the statement travels with the block's others and its rows arrive in the
-    block's one round trip, where reading them inside the block would cost one more."""
     meta = model._meta
     model_fields = [meta.get_field(name) for name in fields]
     shape, params, where = _where(model, lookups)
@@ -427,21 +419,10 @@ def select_rows_later(model, fields: list[str], for_update: bool = False, **look
         return f"{sql} FOR UPDATE" if for_update else sql
 
     sql = _statement(("select", model, tuple(fields), shape, for_update), build)
-    cursor = connection.cursor()
-    try:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
-    except BaseException:
-        cursor.close()
-        raise
-
-    def rows() -> list[tuple]:
-        try:
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
-        return converted_rows(model, fields, fetched)
-
-    return rows
+        fetched = cursor.fetchall()
+    return converted_rows(model, fields, fetched)
 
 
 def update_rows(model, values: dict, increments: dict | None = None, **lookups) -> int:

@@ -33,21 +33,15 @@ from messaging.services import webhooks as _webhooks  # noqa: E402
 signals.message_status_changed.connect(_webhooks.on_status_changed, dispatch_uid="webhooks.status")
 signals.message_received.connect(_webhooks.on_received, dispatch_uid="webhooks.incoming")
 db_signals.post_migrate.connect(_webhooks.on_post_migrate, dispatch_uid="webhooks.schedule")
-# Every change of a subscription bumps its workspace's webhooks_version, which tells the
-# processes to read the workspace's subscriptions again (webhooks.subscriptions_of).
-from messaging.models import WebhookSubscription as _WebhookSubscription  # noqa: E402
-
-db_signals.post_save.connect(_webhooks.on_subscription_saved, sender=_WebhookSubscription, dispatch_uid="webhooks.saved")
-db_signals.post_delete.connect(
-    _webhooks.on_subscription_deleted, sender=_WebhookSubscription, dispatch_uid="webhooks.deleted"
-)
-# Likewise every change of a channel bumps its workspace's channels_version
-# (channels.channel_of, the send path's channel lookup).
+# Every saved or deleted subscription or channel bumps its workspace's version counter,
+# which tells the processes to read them again (messaging.services.versioned: the send
+# path's webhooks.subscriptions_of and channels.channel_of).
 from messaging.models import Channel as _Channel  # noqa: E402
-from messaging.services import channels as _channels  # noqa: E402
+from messaging.models import WebhookSubscription as _WebhookSubscription  # noqa: E402
+from messaging.services.versioned import bump_on_change  # noqa: E402
 
-db_signals.post_save.connect(_channels.on_channel_saved, sender=_Channel, dispatch_uid="channels.saved")
-db_signals.post_delete.connect(_channels.on_channel_deleted, sender=_Channel, dispatch_uid="channels.deleted")
+bump_on_change(_WebhookSubscription, "webhooks_version")
+bump_on_change(_Channel, "channels_version")
 
 # The engine device protocol (seed 000): device request timeouts and conversation sync
 # schedules (messaging.engine.schedules).

@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS
 
 from messaging import db
 from messaging.models import Channel, Workspace
-from messaging.services.versioned import VersionedCache, bump
+from messaging.services.versioned import VersionedCache
 
 _FIELDS = [f.name for f in Channel._meta.concrete_fields]
 _ATTNAMES = [f.attname for f in Channel._meta.concrete_fields]
@@ -37,17 +37,3 @@ def channel_of(workspace: Workspace, channel_id) -> Channel | None:
 def _read(workspace_id, channel_id) -> tuple | None:
     rows = db.select_rows(Channel, _FIELDS, id=channel_id, workspace_id=workspace_id)
     return rows[0] if rows else None
-
-
-def channels_changed(workspace_id) -> None:
-    """Bump the workspace's channels_version: call in (or right after) the transaction that
-    changes one of its channels."""
-    bump(workspace_id, "channels_version")
-
-
-def on_channel_saved(sender, instance: Channel, **kwargs) -> None:
-    channels_changed(instance.workspace_id)
-
-
-def on_channel_deleted(sender, instance: Channel, **kwargs) -> None:
-    channels_changed(instance.workspace_id)

@@ -49,6 +49,7 @@ from messaging.models import Channel, Contact, Direction, DispatchSignal, Messag
 from messaging.schedules import django_q_migrated, ensure_every_minute
 from messaging.services import rules
 from messaging.services import status as st
+from messaging.services.versioned import bump
 
 log = logging.getLogger(__name__)
 
@@ -614,11 +615,9 @@ def release_due(now: datetime | None = None) -> bool:
 
 def set_paused(channel: Channel, paused: bool) -> None:
     """Pause (messages are accepted and wait) or resume (the waiting messages go out)."""
-    from messaging.services.channels import channels_changed
-
     with transaction.atomic():
         Channel.objects.filter(pk=channel.pk).update(paused=paused, updated_at=timezone.now())
-        channels_changed(channel.workspace_id)
+        bump(channel.workspace_id, "channels_version")  # a queryset update sends no post_save
     channel.paused = paused
     if not paused:
         transaction.on_commit(request_dispatch)

@@ -51,3 +51,16 @@ def bump(workspace_id, counter: str) -> None:
     """Move one of the workspace's version counters on: call it in the transaction that
     changes what the counter guards (or right after it commits)."""
     Workspace.objects.filter(pk=workspace_id).update(**{counter: F(counter) + 1})
+
+
+def bump_on_change(model, counter: str) -> None:
+    """Connect post_save and post_delete of `model` (which has a `workspace` foreign key)
+    so every saved or deleted row bumps its workspace's `counter`."""
+    from django.db.models.signals import post_delete, post_save
+
+    def changed(sender, instance, **kwargs) -> None:
+        bump(instance.workspace_id, counter)
+
+    uid = f"versioned.{model._meta.label_lower}.{counter}"
+    post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}.saved")
+    post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}.deleted")

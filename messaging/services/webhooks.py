@@ -207,21 +207,6 @@ def subscriptions_of(workspace: Workspace) -> dict[object, list[ActiveSubscripti
     return {workspace.id: found} if found else {}
 
 
-def subscriptions_changed(workspace_id) -> None:
-    """Bump the workspace's webhooks_version. Called for every saved or deleted
-    subscription (post_save / post_delete, messaging.listeners) and after every queryset
-    update of subscriptions, in the changing transaction."""
-    bump(workspace_id, "webhooks_version")
-
-
-def on_subscription_saved(sender, instance: WebhookSubscription, **kwargs) -> None:
-    subscriptions_changed(instance.workspace_id)
-
-
-def on_subscription_deleted(sender, instance: WebhookSubscription, **kwargs) -> None:
-    subscriptions_changed(instance.workspace_id)
-
-
 def enqueue(events: list[Event], subscriptions: dict[object, list[ActiveSubscription]]) -> int:
     """Queue one delivery task per (event, matching subscription); returns how many."""
     queued = 0
@@ -329,7 +314,7 @@ def _disable(sub: WebhookSubscription, at: datetime) -> None:
     reason = f"The receiver answered 410 Gone at {_iso(at)}; delivery stopped."
     with transaction.atomic():
         if WebhookSubscription.objects.filter(id=sub.id, active=True).update(active=False, disabled_reason=reason):
-            subscriptions_changed(sub.workspace_id)
+            bump(sub.workspace_id, "webhooks_version")  # a queryset update sends no post_save
     log.info("webhook subscription %s disabled: %s", sub.id, reason)
 
 
